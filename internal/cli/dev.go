@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+
+	"github.com/attendant/attendant/internal/config"
+	"github.com/attendant/attendant/internal/devstack"
+	"github.com/attendant/attendant/internal/migrate"
+	"github.com/attendant/attendant/internal/ops"
+	"github.com/attendant/attendant/web"
+)
+
+// devInfo is written to DataDir/run/dev.json so a second `attendant dev` can say
+// where the running one is.
+type devInfo struct {
+	PID     int    `json:"pid"`
+	JoinURL string `json:"join_url"`
+}
+
+// runDev starts the local stack: PostgreSQL, Redis and LiveKit as child processes,
+// migrations, the worker and the join page, until the first Ctrl-C.
+func runDev(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("dev", e)
+	o := config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// The local LiveKit accepts one key pair, made fresh for each run.
+	secret := make([]byte, 24)
+	_, _ = rand.Read(secret)
+	o.Set("livekit.api_key", "devkey")
+	o.Set("livekit.api_secret", hex.EncodeToString(secret))
+	c, log, err := finishConfig(e, o)
+	if err != nil {
+		return err
+	}
+
+	runDir := filepath.Join(c.Dev.DataDir, "run")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockDev(runDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	fmt.Fprintf(e.stdout, "Starting the local stack (logs in %s)...\n", filepath.Join(c.Dev.DataDir, "logs"))
+	started := time.Now()
+	stack, err := devstack.Start(ctx, devstack.Options{
+		Dir:           c.Dev.DataDir,
+		LiveKitBinary: c.Dev.LiveKitBinary,
+		Postgres:      true, Redis: true, LiveKit: true,
+		Durable:   true,
+		APIKey:    c.LiveKit.APIKey,
+		APISecret: c.LiveKit.APISecret,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-e.force:
+			stack.Kill()
+			os.Exit(130)
+		case <-stopped:
+		}
+	}()
+	defer stack.Stop()
+
+	c.LiveKit.URL = stack.LiveKit.URL()
+	c.Database.URL = stack.Postgres.URL()
+	c.Worker.Room = c.Dev.Room
+
+	if err := migrateDev(ctx, c.Database.URL, log); err != nil {
+		return err
+	}
+	if err := createRoom(ctx, stack.LiveKit, c.Dev.Room); err != nil {
+		return err
+	}
+
+	srv := ops.New(log)
+	srv.AddCheck("postgres", stack.Postgres.Ready)
+	srv.AddCheck("redis", stack.Redis.Ready)
+	srv.AddCheck("livekit", stack.LiveKit.Ready)
+	w, err := newWorker(c, srv, log)
+	if err != nil {
+		return err
+	}
+	join, err := web.NewJoinHandler(web.JoinConfig{
+		LiveKitURL: c.LiveKit.URL,
+		APIKey:     c.LiveKit.APIKey,
+		APISecret:  c.LiveKit.APISecret,
+		Room:       c.Dev.Room,
+		AssetsDir:  c.Dev.WebAssets,
+		TokenTTL:   6 * time.Hour,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	srv.Mux.Handle("/", join)
+
+	ln, err := listenOrFree(c.Dev.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	info, _ := json.Marshal(devInfo{PID: os.Getpid(), JoinURL: base + "/"})
+	_ = os.WriteFile(filepath.Join(runDir, "dev.json"), info, 0o644)
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- w.Run(runCtx) }()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(runCtx, ln) }()
+
+	fmt.Fprintf(e.stdout, "\nAttendant is running (started in %s):\n", time.Since(started).Round(100*time.Millisecond))
+	fmt.Fprintf(e.stdout, "  postgres  %s\n", stack.Postgres.URL())
+	fmt.Fprintf(e.stdout, "  redis     redis://%s\n", stack.Redis.Addr())
+	fmt.Fprintf(e.stdout, "  livekit   %s (api key %s)\n", stack.LiveKit.URL(), c.LiveKit.APIKey)
+	fmt.Fprintf(e.stdout, "  worker    joining room %q as %q\n", c.Dev.Room, c.Worker.Identity)
+	fmt.Fprintf(e.stdout, "  health    %s/healthz  %s/readyz  %s/metrics\n", base, base, base)
+	fmt.Fprintf(e.stdout, "\nJoin the demo room in your browser:\n  %s/\n\nPress Ctrl-C to stop.\n", base)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-workerDone:
+		workerDone <- runErr
+	case runErr = <-srvDone:
+		srvDone <- runErr
+	case <-watchStack(ctx, stack):
+		runErr = stack.Exited()
+	}
+	fmt.Fprintln(e.stdout, "Stopping...")
+	// Shut down in order: the worker leaves its room, the web server drains, then the
+	// services stop (deferred).
+	stopRun()
+	if ctx.Err() == nil && runErr == nil {
+		runErr = errors.New("a component stopped on its own")
+	}
+	<-workerDone
+	<-srvDone
+	return runErr
+}
+
+// watchStack returns a channel closed when a service exits on its own.
+func watchStack(ctx context.Context, s *devstack.Stack) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if s.Exited() != nil {
+					close(ch)
+					return
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+func migrateDev(ctx context.Context, url string, log *slog.Logger) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	applied, err := migrate.Up(ctx, conn)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "applied", applied)
+	return nil
+}
+
+func createRoom(ctx context.Context, lk *devstack.LiveKit, room string) error {
+	rooms := lksdk.NewRoomServiceClient(lk.HTTPURL(), lk.APIKey, lk.APISecret)
+	_, err := rooms.CreateRoom(ctx, &livekit.CreateRoomRequest{
+		Name:         room,
+		EmptyTimeout: uint32((24 * time.Hour).Seconds()),
+		Metadata:     `{"demo":true}`,
+	})
+	if err != nil {
+		return fmt.Errorf("create demo room %q: %w", room, err)
+	}
+	return nil
+}
+
+// lockDev takes an exclusive lock so two `attendant dev` cannot share one data folder.
+func lockDev(runDir string) (func(), error) {
+	path := filepath.Join(runDir, "dev.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		msg := "another `attendant dev` is running with this data folder"
+		if data, err := os.ReadFile(filepath.Join(runDir, "dev.json")); err == nil {
+			var info devInfo
+			if json.Unmarshal(data, &info) == nil && info.PID > 0 {
+				msg += " (pid " + strconv.Itoa(info.PID) + ", join page " + info.JoinURL + ")"
+			}
+		}
+		return nil, fmt.Errorf("%s; stop it with Ctrl-C, or use another --dev.data_dir", msg)
+	}
+	return func() {
+		_ = os.Remove(filepath.Join(runDir, "dev.json"))
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// listenOrFree binds addr, or a free port on the same host when addr's port is taken.
+func listenOrFree(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	host, _, splitErr := net.SplitHostPort(addr)
+	if splitErr != nil {
+		return nil, fmt.Errorf("dev.http_addr %q: %w", addr, splitErr)
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, "0"))
+}

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/attendant/attendant/internal/config"
+	"github.com/attendant/attendant/internal/ops"
+	"github.com/attendant/attendant/pipeline/tts"
+	"github.com/attendant/attendant/worker"
+)
+
+func runWorker(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("worker", e)
+	c, log, err := loadConfig(fs, e, args)
+	if err != nil {
+		return err
+	}
+	srv := ops.New(log)
+	w, err := newWorker(c, srv, log)
+	if err != nil {
+		return err
+	}
+	ln, err := ops.Listen(c.Worker.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("worker.http_addr: %w", err)
+	}
+	log.Info("worker serving health and metrics", "addr", "http://"+ln.Addr().String())
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ctx, ln) }()
+	err = w.Run(ctx)
+	<-srvDone
+	return err
+}
+
+// newWorker builds the worker from configuration and registers its metrics and
+// readiness check on srv.
+func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (*worker.Worker, error) {
+	synth, err := newSynthesizer(c.TTS)
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(worker.Config{
+		Session: worker.SessionConfig{
+			URL:        c.LiveKit.URL,
+			APIKey:     c.LiveKit.APIKey,
+			APISecret:  c.LiveKit.APISecret,
+			Room:       c.Worker.Room,
+			Identity:   c.Worker.Identity,
+			Name:       c.Worker.Name,
+			Greeting:   c.Worker.Greeting,
+			GreetDelay: c.Worker.GreetDelay,
+		},
+		ReconnectMax: c.Worker.ReconnectMax,
+	}, synth, worker.NewMetrics(srv.Registry), log)
+	if err != nil {
+		return nil, err
+	}
+	srv.AddCheck("livekit_room", w.Ready)
+	return w, nil
+}
+
+func newSynthesizer(c config.TTS) (worker.Synthesizer, error) {
+	switch c.Provider {
+	case "espeak":
+		cfg := tts.DefaultEspeakConfig()
+		cfg.Voice = c.Voice
+		cfg.WordsPerMinute = c.WordsPerMinute
+		return tts.NewEspeak(cfg)
+	default:
+		return nil, fmt.Errorf("tts.provider %q is not known", c.Provider)
+	}
+}

@@ -1,0 +1,232 @@
+// Package config holds Attendant's one configuration struct: defaults, strict YAML,
+// environment variables, command-line flags and validation with actionable messages.
+//
+// Precedence, lowest first: Default(), the YAML file, ATTENDANT_* environment
+// variables, flags. Every field has a YAML key; its environment variable is
+// ATTENDANT_ followed by the upper-cased key path joined with underscores, for
+// example worker.identity → ATTENDANT_WORKER_IDENTITY.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of every Attendant process.
+type Config struct {
+	Log      Log      `yaml:"log"`
+	LiveKit  LiveKit  `yaml:"livekit"`
+	Database Database `yaml:"database"`
+	Worker   Worker   `yaml:"worker"`
+	TTS      TTS      `yaml:"tts"`
+	Dev      Dev      `yaml:"dev"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level is one of debug, info, warn, error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// LiveKit says where the LiveKit server is and how to authenticate to it.
+type LiveKit struct {
+	// URL is the server's WebSocket URL, ws:// or wss://.
+	URL       string `yaml:"url"`
+	APIKey    string `yaml:"api_key"`
+	APISecret string `yaml:"api_secret"`
+}
+
+// Database says where PostgreSQL (with pgvector) is.
+type Database struct {
+	// URL is a PostgreSQL connection string.
+	URL string `yaml:"url"`
+}
+
+// Worker configures the assistant worker process.
+type Worker struct {
+	// Room is the LiveKit room the worker joins until the dispatcher assigns rooms.
+	Room string `yaml:"room"`
+	// Identity is the assistant's participant identity in the room.
+	Identity string `yaml:"identity"`
+	// Name is the display name participants see.
+	Name string `yaml:"name"`
+	// Greeting is said to each participant who joins; {name} is replaced by their name.
+	Greeting string `yaml:"greeting"`
+	// HTTPAddr serves /healthz, /readyz and /metrics.
+	HTTPAddr string `yaml:"http_addr"`
+	// ReconnectMax caps the wait between attempts to rejoin a room after losing it.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// GreetDelay lets a newcomer's subscription to the assistant's track settle before
+	// the greeting starts, so its first words are not lost.
+	GreetDelay time.Duration `yaml:"greet_delay"`
+}
+
+// TTS selects and configures the text-to-speech provider.
+type TTS struct {
+	// Provider is the provider's name; espeak is the offline default.
+	Provider string `yaml:"provider"`
+	// Voice is the provider's voice name (espeak-ng: a language code such as en-us).
+	Voice string `yaml:"voice"`
+	// WordsPerMinute is the speaking rate.
+	WordsPerMinute int `yaml:"words_per_minute"`
+}
+
+// Dev configures `attendant dev`, the local stack.
+type Dev struct {
+	// DataDir holds the local PostgreSQL cluster, logs and pid files.
+	DataDir string `yaml:"data_dir"`
+	// HTTPAddr serves the join page and the dev process's health endpoints.
+	HTTPAddr string `yaml:"http_addr"`
+	// Room is the demo room created at start.
+	Room string `yaml:"room"`
+	// LiveKitBinary is the livekit-server executable (make deps puts it in bin/).
+	LiveKitBinary string `yaml:"livekit_binary"`
+	// WebAssets is the folder holding livekit-client's browser bundle.
+	WebAssets string `yaml:"web_assets"`
+}
+
+// Default returns the configuration used when nothing else is given.
+func Default() Config {
+	return Config{
+		Log: Log{Level: "info", Format: "text"},
+		LiveKit: LiveKit{
+			URL: "ws://127.0.0.1:7880",
+		},
+		Database: Database{URL: "postgres://attendant@127.0.0.1:5432/attendant?sslmode=disable"},
+		Worker: Worker{
+			Room:         "demo",
+			Identity:     "assistant",
+			Name:         "Assistant",
+			Greeting:     "Hello {name}, welcome to the meeting. I am the assistant.",
+			HTTPAddr:     "127.0.0.1:9090",
+			ReconnectMax: 5 * time.Second,
+			GreetDelay:   time.Second,
+		},
+		TTS: TTS{Provider: "espeak", Voice: "en-us", WordsPerMinute: 165},
+		Dev: Dev{
+			DataDir:       ".data",
+			HTTPAddr:      "127.0.0.1:8080",
+			Room:          "demo",
+			LiveKitBinary: "bin/livekit-server",
+			WebAssets:     "web/node_modules/livekit-client/dist",
+		},
+	}
+}
+
+// Decode reads YAML from r into c. Unknown keys are errors.
+func (c *Config) Decode(r io.Reader) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// LoadFile applies the YAML file at path on top of c.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := c.Decode(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+var (
+	identityRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+	roomRE     = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+	voiceRE    = regexp.MustCompile(`^[A-Za-z0-9+_-]{1,64}$`)
+)
+
+// Validate checks the configuration and returns every problem found, each naming
+// the key and what to do about it.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if u, err := url.Parse(c.LiveKit.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		bad("livekit.url", "%q must be a ws:// or wss:// URL such as ws://127.0.0.1:7880", c.LiveKit.URL)
+	}
+	if c.LiveKit.APIKey == "" || c.LiveKit.APISecret == "" {
+		bad("livekit.api_key/api_secret", "both must be set (ATTENDANT_LIVEKIT_API_KEY, ATTENDANT_LIVEKIT_API_SECRET); `attendant dev` sets them for the local server")
+	}
+	if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("database.url", "must be a postgres:// connection string")
+	}
+	if c.Worker.GreetDelay < 0 || c.Worker.GreetDelay > 10*time.Second {
+		bad("worker.greet_delay", "%s must be between 0s and 10s", c.Worker.GreetDelay)
+	}
+	if !roomRE.MatchString(c.Worker.Room) {
+		bad("worker.room", "%q must be 1-128 letters, digits or _.:-", c.Worker.Room)
+	}
+	if !identityRE.MatchString(c.Worker.Identity) {
+		bad("worker.identity", "%q must be 1-64 letters, digits or _.:-", c.Worker.Identity)
+	}
+	if strings.TrimSpace(c.Worker.Name) == "" || len(c.Worker.Name) > 64 {
+		bad("worker.name", "must be 1-64 characters")
+	}
+	if len(c.Worker.Greeting) > 500 {
+		bad("worker.greeting", "is %d bytes; keep it under 500", len(c.Worker.Greeting))
+	}
+	if c.Worker.HTTPAddr == "" {
+		bad("worker.http_addr", "must be host:port, for example 127.0.0.1:9090")
+	}
+	if c.Worker.ReconnectMax < 100*time.Millisecond || c.Worker.ReconnectMax > 5*time.Minute {
+		bad("worker.reconnect_max", "%s must be between 100ms and 5m", c.Worker.ReconnectMax)
+	}
+	if c.TTS.Provider != "espeak" {
+		bad("tts.provider", "%q is not a known provider; use espeak", c.TTS.Provider)
+	}
+	if !voiceRE.MatchString(c.TTS.Voice) {
+		bad("tts.voice", "%q must be a voice name such as en-us", c.TTS.Voice)
+	}
+	if c.TTS.WordsPerMinute < 80 || c.TTS.WordsPerMinute > 450 {
+		bad("tts.words_per_minute", "%d must be between 80 and 450", c.TTS.WordsPerMinute)
+	}
+	if c.Dev.DataDir == "" {
+		bad("dev.data_dir", "must be a folder path such as .data")
+	}
+	if !roomRE.MatchString(c.Dev.Room) {
+		bad("dev.room", "%q must be 1-128 letters, digits or _.:-", c.Dev.Room)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  %w", ErrInvalid, joinLines(errs))
+}
+
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}

@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	lkmedia "github.com/livekit/server-sdk-go/v2/pkg/media"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/attendant/attendant/pipeline/audio"
+)
+
+// OutputSampleRate is the rate of the assistant's published audio (Opus's own rate).
+const OutputSampleRate = 48000
+
+// voiceTrack is the assistant's published microphone: media-sdk's PCM track (which
+// encodes Opus and paces 10 ms frames) that also tells when WebRTC has bound it, since
+// samples written before that are dropped.
+type voiceTrack struct {
+	*lkmedia.PCMLocalTrack
+	bound     chan struct{}
+	boundOnce sync.Once
+}
+
+func newVoiceTrack(log lkLogger) (*voiceTrack, error) {
+	t, err := lkmedia.NewPCMLocalTrack(OutputSampleRate, 1, log)
+	if err != nil {
+		return nil, fmt.Errorf("create voice track: %w", err)
+	}
+	return &voiceTrack{PCMLocalTrack: t, bound: make(chan struct{})}, nil
+}
+
+// Bind is called by pion when the track is negotiated on the publisher connection.
+func (t *voiceTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	p, err := t.PCMLocalTrack.Bind(ctx)
+	if err == nil {
+		t.boundOnce.Do(func() { close(t.bound) })
+	}
+	return p, err
+}
+
+// play queues clip for playout and waits until it has been sent or ctx ends; on ctx
+// end the queue is cleared so the assistant stops at once.
+func (t *voiceTrack) play(ctx context.Context, clip audio.Clip) error {
+	select {
+	case <-t.bound:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	clip = audio.Resample(clip, OutputSampleRate)
+	if err := t.WriteSample(clip.Samples); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		t.WaitForPlayout()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.ClearQueue()
+		<-done
+		return ctx.Err()
+	}
+}

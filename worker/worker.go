@@ -1,0 +1,97 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	protoLogger "github.com/livekit/protocol/logger"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+
+	"github.com/attendant/attendant/internal/logging"
+)
+
+// Config is what a Worker needs.
+type Config struct {
+	Session SessionConfig
+	// ReconnectMax caps the wait between attempts to rejoin after losing the room.
+	ReconnectMax time.Duration
+}
+
+// Worker keeps the assistant in its room: it joins, and when the connection is lost
+// (LiveKit restarted, network cut) it joins again with capped exponential backoff.
+type Worker struct {
+	cfg     Config
+	tts     Synthesizer
+	metrics *Metrics
+	log     *slog.Logger
+	lklog   lkLogger
+	greeted greetedSet
+
+	connected atomic.Bool
+	// OnJoined, when set before Run, is called after every successful join with the
+	// time it took; benchmarks use it.
+	OnJoined func(time.Duration)
+}
+
+// New returns a worker; Run starts it.
+func New(cfg Config, tts Synthesizer, metrics *Metrics, log *slog.Logger) (*Worker, error) {
+	if tts == nil || metrics == nil || log == nil {
+		return nil, errors.New("worker: tts, metrics and log are required")
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = 5 * time.Second
+	}
+	log = log.With("room", cfg.Session.Room, "worker", cfg.Session.Identity)
+	// The LiveKit SDK logs through the same handler, warnings and worse only.
+	lklog := protoLogger.LogRLogger(logr.FromSlogHandler(logging.AtLeast(log.Handler(), slog.LevelWarn)))
+	lksdk.SetLogger(lklog)
+	return &Worker{cfg: cfg, tts: tts, metrics: metrics, log: log, lklog: lklog}, nil
+}
+
+// Ready reports whether the worker is in its room; it backs /readyz.
+func (w *Worker) Ready(context.Context) error {
+	if !w.connected.Load() {
+		return fmt.Errorf("not in room %s", w.cfg.Session.Room)
+	}
+	return nil
+}
+
+// Run stays in the room until ctx ends, then leaves cleanly and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	w.metrics.ActiveSessions.Inc()
+	defer w.metrics.ActiveSessions.Dec()
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		started := time.Now()
+		s := &session{cfg: w.cfg.Session, tts: w.tts, metrics: w.metrics, log: w.log, lklog: w.lklog, greeted: &w.greeted}
+		err := s.run(ctx, func(took time.Duration) {
+			w.connected.Store(true)
+			if attempt > 0 {
+				w.metrics.Rejoins.WithLabelValues(w.cfg.Session.Room).Inc()
+			}
+			if w.OnJoined != nil {
+				w.OnJoined(took)
+			}
+		})
+		w.connected.Store(false)
+		if ctx.Err() != nil {
+			w.log.Info("left room")
+			return nil
+		}
+		if time.Since(started) > 30*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		w.log.Warn("lost the room; joining again", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, w.cfg.ReconnectMax)
+	}
+}
