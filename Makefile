@@ -1,0 +1,52 @@
+# Attendant: `make run` starts the whole stack locally; `make test` runs every test.
+# Both install what they need first (make deps), skipping what is already there.
+
+GO        ?= go
+BIN       := bin
+ATTENDANT := $(BIN)/attendant
+export CGO_ENABLED := 1
+
+.PHONY: all deps build run test test-short check bench-join fuzz clean
+
+all: build
+
+## deps: install Debian packages, pgvector, livekit-server, npm packages and Go tools
+deps:
+	@bash deploy/local/deps.sh
+
+## build: build bin/attendant
+build:
+	$(GO) build -o $(ATTENDANT) ./cmd/attendant
+
+## run: the whole stack locally with a demo room; prints the join URL
+run: deps build
+	$(ATTENDANT) dev
+
+## test: unit and integration tests against the real services, with the race detector
+test: deps
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+## test-short: unit tests only (integration tests skip under -short)
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## check: formatting, vet, staticcheck and go.mod drift
+check: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	$(GO) mod tidy -diff
+
+## bench-join: the assistant's join time over 20 joins (bench/results/join.json)
+bench-join: deps build
+	@mkdir -p bench/results
+	$(ATTENDANT) bench join --n 20 --out bench/results/join.json
+
+## fuzz: a short run of every fuzz target
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeWAV -fuzztime 30s ./pipeline/audio
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/config
+	$(GO) test -run '^$$' -fuzz FuzzValidateName -fuzztime 30s ./web
+
+clean:
+	rm -rf $(BIN)/attendant

@@ -1,0 +1,174 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func valid() Config {
+	c := Default()
+	c.LiveKit.APIKey, c.LiveKit.APISecret = "key", "secret"
+	return c
+}
+
+func TestDefaultNeedsOnlyKeys(t *testing.T) {
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("Default() with LiveKit keys: Validate() = %v; want nil", err)
+	}
+	err := Default().Validate()
+	if err == nil || !strings.Contains(err.Error(), "ATTENDANT_LIVEKIT_API_KEY") {
+		t.Fatalf("Default().Validate() = %v; want a message naming ATTENDANT_LIVEKIT_API_KEY", err)
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		wantErr    string
+		check      func(Config) bool
+	}{
+		{"empty file", "", "", func(c Config) bool { return c.Worker.Identity == "assistant" }},
+		{"sets values", "worker:\n  identity: helper\n  greet_delay: 250ms\ntts:\n  words_per_minute: 200\n", "",
+			func(c Config) bool {
+				return c.Worker.Identity == "helper" && c.Worker.GreetDelay == 250*time.Millisecond && c.TTS.WordsPerMinute == 200
+			}},
+		{"unknown key", "worker:\n  identty: helper\n", "identty", nil},
+		{"unknown section", "workers: {}\n", "workers", nil},
+		{"wrong type", "tts:\n  words_per_minute: fast\n", "line 2", nil},
+		{"bad duration", "worker:\n  greet_delay: soon\n", "line 2", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			err := c.Decode(strings.NewReader(tc.yaml))
+			if tc.wantErr != "" {
+				if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Decode(%q) = %v; want ErrInvalid mentioning %q", tc.yaml, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode(%q) = %v", tc.yaml, err)
+			}
+			if !tc.check(c) {
+				t.Errorf("Decode(%q) gave %+v", tc.yaml, c)
+			}
+		})
+	}
+}
+
+func TestValidateMessages(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string
+	}{
+		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"livekit url", func(c *Config) { c.LiveKit.URL = "http://x" }, "livekit.url"},
+		{"room", func(c *Config) { c.Worker.Room = "a room" }, "worker.room"},
+		{"identity", func(c *Config) { c.Worker.Identity = "" }, "worker.identity"},
+		{"provider", func(c *Config) { c.TTS.Provider = "magic" }, "tts.provider"},
+		{"voice", func(c *Config) { c.TTS.Voice = "en us" }, "tts.voice"},
+		{"rate", func(c *Config) { c.TTS.WordsPerMinute = 5 }, "tts.words_per_minute"},
+		{"reconnect", func(c *Config) { c.Worker.ReconnectMax = time.Millisecond }, "worker.reconnect_max"},
+		{"database", func(c *Config) { c.Database.URL = "mysql://x" }, "database.url"},
+	}
+	for _, tc := range tests {
+		c := valid()
+		tc.modify(&c)
+		err := c.Validate()
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v; want ErrInvalid naming %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	c := valid()
+	c.Log.Level = "x"
+	c.TTS.Voice = ""
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), "tts.voice") {
+		t.Fatalf("Validate() = %v; want both log.level and tts.voice", err)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/a.yaml"
+	if err := os.WriteFile(path, []byte("worker:\n  identity: from-file\n  name: File\n  room: file-room\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	o := RegisterFlags(fs)
+	if err := fs.Parse([]string{"--config", path, "--worker.identity", "from-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"ATTENDANT_WORKER_IDENTITY=from-env", "ATTENDANT_WORKER_NAME=Env",
+		"ATTENDANT_LIVEKIT_API_KEY=k", "ATTENDANT_LIVEKIT_API_SECRET=s", "HOME=/root"}
+	c, err := Load(env, o)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Worker.Identity != "from-flag" || c.Worker.Name != "Env" || c.Worker.Room != "file-room" {
+		t.Errorf("identity, name, room = %q, %q, %q; want from-flag, Env, file-room", c.Worker.Identity, c.Worker.Name, c.Worker.Room)
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	c := Default()
+	if err := c.ApplyEnv([]string{"ATTENDANT_WORKER_IDENTIY=x"}); err == nil || !strings.Contains(err.Error(), "ATTENDANT_WORKER_IDENTIY") {
+		t.Errorf("unknown variable: err = %v; want it named", err)
+	}
+	if err := c.ApplyEnv([]string{"ATTENDANT_TTS_WORDS_PER_MINUTE=fast"}); err == nil || !strings.Contains(err.Error(), "whole number") {
+		t.Errorf("bad number: err = %v; want a whole-number message", err)
+	}
+	if err := c.ApplyEnv([]string{"ATTENDANT_WORKER_RECONNECT_MAX=2s"}); err != nil || c.Worker.ReconnectMax != 2*time.Second {
+		t.Errorf("duration: err = %v, value %s; want 2s", err, c.Worker.ReconnectMax)
+	}
+}
+
+func TestSampleFileIsValidAndComplete(t *testing.T) {
+	data, err := os.ReadFile("../../attendant.sample.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := c.Decode(strings.NewReader(string(data))); err != nil {
+		t.Fatalf("attendant.sample.yaml: %v", err)
+	}
+	c.LiveKit.APIKey, c.LiveKit.APISecret = "key", "secret"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("attendant.sample.yaml does not validate: %v", err)
+	}
+	if c != valid() {
+		t.Errorf("attendant.sample.yaml differs from Default():\n got %+v\nwant %+v", c, valid())
+	}
+	for _, key := range Keys() {
+		leafName := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(string(data), leafName+":") {
+			t.Errorf("attendant.sample.yaml does not document %s", key)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add("worker:\n  identity: a\n")
+	f.Add("log: {level: debug}\n")
+	f.Add("tts:\n  words_per_minute: -1\n")
+	f.Add(":\n- [")
+	f.Fuzz(func(t *testing.T, in string) {
+		c := Default()
+		if err := c.Decode(strings.NewReader(in)); err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Decode error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		_ = c.Validate()
+	})
+}

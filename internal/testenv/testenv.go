@@ -1,0 +1,141 @@
+// Package testenv gives integration tests the project's real services: PostgreSQL with
+// pgvector, Redis and LiveKit, started by internal/devstack on free loopback ports.
+//
+// One shared stack is started lazily per test binary and reused by every test in it;
+// Main stops it when the tests end. Tests that must disturb a service (restart it)
+// take a private one with LiveKit(t). Nothing is skipped when a dependency is missing:
+// the test fails and says to run `make deps`. Only `go test -short` skips integration
+// tests.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attendant/attendant/internal/devstack"
+)
+
+var (
+	once    sync.Once
+	shared  *devstack.Stack
+	errOnce error
+	dirs    []string
+	mu      sync.Mutex
+)
+
+// Main runs the package's tests and then stops the shared services. Call it from
+// TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Stop()
+	}
+	mu.Lock()
+	for _, d := range dirs {
+		os.RemoveAll(d)
+	}
+	mu.Unlock()
+	os.Exit(code)
+}
+
+// Integration marks t as an integration test: skipped only under -short.
+func Integration(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+}
+
+// Shared returns the shared stack with PostgreSQL, Redis and LiveKit, starting it on
+// first use. A failure to start fails the test with the service's log tail.
+func Shared(t testing.TB) *devstack.Stack {
+	t.Helper()
+	Integration(t)
+	once.Do(func() {
+		dir, err := tempDir()
+		if err != nil {
+			errOnce = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		shared, errOnce = devstack.Start(ctx, devstack.Options{
+			Dir:           dir,
+			LiveKitBinary: LiveKitBinary(),
+			Postgres:      true, Redis: true, LiveKit: true,
+			Logger: logger(),
+		})
+	})
+	if errOnce != nil {
+		t.Fatalf("start test services: %v", errOnce)
+	}
+	return shared
+}
+
+// LiveKit starts a private LiveKit server for t, stopped when t ends.
+func LiveKit(t testing.TB) *devstack.LiveKit {
+	t.Helper()
+	Integration(t)
+	dir, err := tempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := devstack.Start(ctx, devstack.Options{Dir: dir, LiveKitBinary: LiveKitBinary(), LiveKit: true, Logger: logger()})
+	if err != nil {
+		t.Fatalf("start livekit: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s.LiveKit
+}
+
+// LiveKitBinary finds livekit-server: $LIVEKIT_SERVER, or bin/livekit-server at the
+// module root that `make deps` fills.
+func LiveKitBinary() string {
+	if p := os.Getenv("LIVEKIT_SERVER"); p != "" {
+		return p
+	}
+	return filepath.Join(ModuleRoot(), "bin", "livekit-server")
+}
+
+// ModuleRoot is the folder holding go.mod, found from the working directory up.
+func ModuleRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+// tempDir makes a folder the postgres user can reach when tests run as root.
+func tempDir() (string, error) {
+	dir, err := os.MkdirTemp("", "attendant-test-")
+	if err != nil {
+		return "", fmt.Errorf("temp dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	mu.Lock()
+	dirs = append(dirs, dir)
+	mu.Unlock()
+	return dir, nil
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("TESTENV_VERBOSE") != "" {
+		return slog.Default()
+	}
+	return slog.New(slog.DiscardHandler)
+}
