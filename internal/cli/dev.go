@@ -135,6 +135,10 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(runCtx, ln) }()
 
+	// Print the join URL once the assistant is in the room, so that "running" means ready.
+	if err := waitReady(runCtx, w.Ready, 30*time.Second); err != nil {
+		log.Warn("the assistant has not joined the demo room yet", "err", err)
+	}
 	fmt.Fprintf(e.stdout, "\nAttendant is running (started in %s):\n", time.Since(started).Round(100*time.Millisecond))
 	fmt.Fprintf(e.stdout, "  postgres  %s\n", stack.Postgres.URL())
 	fmt.Fprintf(e.stdout, "  redis     redis://%s\n", stack.Redis.Addr())
@@ -249,4 +253,21 @@ func listenOrFree(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("dev.http_addr %q: %w", addr, splitErr)
 	}
 	return net.Listen("tcp", net.JoinHostPort(host, "0"))
+}
+
+// waitReady polls ready until it succeeds, ctx ends or timeout passes.
+func waitReady(ctx context.Context, ready func(context.Context) error, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := ready(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -116,7 +116,12 @@ func (p *Postgres) initCluster(ctx context.Context, cred *syscall.Credential, lo
 	if _, err := os.Stat(filepath.Join(p.Dir, "PG_VERSION")); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+	// The parent must let the postgres user through when the cluster lives outside
+	// the data folder (see ClusterDir).
+	if err := os.MkdirAll(filepath.Dir(p.Dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(p.Dir, 0o700); err != nil && !os.IsExist(err) {
 		return err
 	}
 	if cred != nil {

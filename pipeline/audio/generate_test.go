@@ -38,8 +38,8 @@ func TestSine(t *testing.T) {
 			t.Errorf("Sine(amplitude %v) level = %v, want silence", amp, lvl)
 		}
 	}
-	if got := Sine(8000, 440, 10*time.Millisecond, 5); slices.Max(got.Samples) > 32767 || slices.Min(got.Samples) < -32767 {
-		t.Errorf("Sine(amplitude 5) was not clamped to full scale")
+	if loud, full := Sine(8000, 440, 10*time.Millisecond, 5), Sine(8000, 440, 10*time.Millisecond, 1); !slices.Equal(loud.Samples, full.Samples) {
+		t.Errorf("Sine(amplitude 5) differs from Sine(amplitude 1); want it clamped to full scale")
 	}
 	if got := Sine(0, 440, time.Second, 1); len(got.Samples) != 0 {
 		t.Errorf("Sine(rate 0) has %d samples, want 0", len(got.Samples))
