@@ -43,12 +43,12 @@ func parse(fsys fs.FS, dir string) ([]Migration, error) {
 	seen := map[int]string{}
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasSuffix(name, ".sql") {
+		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
 			continue
 		}
 		num, _, ok := strings.Cut(name, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
+		if !ok || err != nil || v <= 0 || strings.Trim(num, "0123456789") != "" {
 			return nil, fmt.Errorf("migration %s: name must start with a positive number and an underscore", name)
 		}
 		if other, dup := seen[v]; dup {
@@ -57,7 +57,7 @@ func parse(fsys fs.FS, dir string) ([]Migration, error) {
 		seen[v] = name
 		body, err := fs.ReadFile(fsys, path.Join(dir, name))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("migration %s: %w", name, err)
 		}
 		ms = append(ms, Migration{Version: v, Name: name, SQL: string(body)})
 	}

@@ -66,14 +66,24 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	sort.Strings(names)
 
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
+	// Checks run at once, each with its own two-second budget.
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			errs[i] = checks[n](ctx)
+		})
+	}
+	wg.Wait()
 	status := http.StatusOK
 	result := map[string]string{}
-	for _, n := range names {
-		if err := checks[n](ctx); err != nil {
+	for i, n := range names {
+		if errs[i] != nil {
 			status = http.StatusServiceUnavailable
-			result[n] = err.Error()
+			result[n] = errs[i].Error()
+			s.log.Warn("not ready", "check", n, "err", errs[i])
 			continue
 		}
 		result[n] = "ok"
@@ -105,9 +115,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
-	<-errc
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
+	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+		err = serveErr
 	}
 	return err
 }
