@@ -91,6 +91,7 @@ func Join(ctx context.Context, o JoinOptions) (JoinReport, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	rep := JoinReport{Scenario: "join", Started: time.Now().UTC(), N: o.N}
+	lksdk.SetLogger(worker.SDKLogger(o.Logger))
 	subscribed := make(chan struct{}, 1)
 	left := make(chan struct{}, 1)
 	cb := lksdk.NewRoomCallback()

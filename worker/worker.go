@@ -47,8 +47,7 @@ func New(cfg Config, tts Synthesizer, metrics *Metrics, log *slog.Logger) (*Work
 		cfg.ReconnectMax = 5 * time.Second
 	}
 	log = log.With("room", cfg.Session.Room, "worker", cfg.Session.Identity)
-	// The LiveKit SDK logs through the same handler, warnings and worse only.
-	lklog := protoLogger.LogRLogger(logr.FromSlogHandler(logging.AtLeast(log.Handler(), slog.LevelWarn)))
+	lklog := SDKLogger(log)
 	lksdk.SetLogger(lklog)
 	return &Worker{cfg: cfg, tts: tts, metrics: metrics, log: log, lklog: lklog}, nil
 }
@@ -94,4 +93,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, w.cfg.ReconnectMax)
 	}
+}
+
+// SDKLogger adapts log for the LiveKit SDK and pion, passing on warnings and worse only.
+// The SDK's logger is process-wide: lksdk.SetLogger(SDKLogger(log)) before connecting.
+func SDKLogger(log *slog.Logger) protoLogger.Logger {
+	return protoLogger.LogRLogger(logr.FromSlogHandler(logging.AtLeast(log.Handler(), slog.LevelWarn)))
 }
