@@ -258,6 +258,7 @@ func TestDevStalePIDFileOfOtherProgram(t *testing.T) {
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cancel(); _ = sleeper.Wait() })
 	// A pid file naming a live process that is not redis: it must be left alone.
 	stale := strconv.Itoa(sleeper.Process.Pid) + "\n/usr/bin/redis-server\n"
 	if err := os.WriteFile(filepath.Join(dataDir, "run", "redis.pid"), []byte(stale), 0o644); err != nil {

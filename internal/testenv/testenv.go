@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/attendant/attendant/internal/devstack"
 )
 
@@ -29,9 +31,10 @@ var (
 	mu      sync.Mutex
 )
 
-// Main runs the package's tests and then stops the shared services. Call it from
-// TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
-func Main(m *testing.M) {
+// Main runs the package's tests, stops the shared services and then fails the run if
+// any goroutine a test started is still running (goleak). Call it from TestMain:
+// func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M, leakOpts ...goleak.Option) {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
@@ -41,6 +44,12 @@ func Main(m *testing.M) {
 		os.RemoveAll(d)
 	}
 	mu.Unlock()
+	if code == 0 && !testing.Short() {
+		if err := goleak.Find(leakOpts...); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left running after the tests: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
