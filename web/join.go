@@ -64,6 +64,9 @@ type JoinConfig struct {
 	APIKey, APISecret string
 	// Room is the LiveKit room guests join.
 	Room string
+	// AssistantIdentity is the assistant's participant identity, marked as such in
+	// the participant list; empty means "assistant".
+	AssistantIdentity string
 	// AssetsDir is the folder holding livekit-client.umd.js, normally
 	// DefaultAssetsDir.
 	AssetsDir string
@@ -129,10 +132,14 @@ func NewJoinHandler(cfg JoinConfig) (http.Handler, error) {
 	}
 
 	var page bytes.Buffer
+	if cfg.AssistantIdentity == "" {
+		cfg.AssistantIdentity = "assistant"
+	}
 	data := struct {
-		Room          string
-		MaxNameLength int
-	}{cfg.Room, MaxNameLength}
+		Room              string
+		MaxNameLength     int
+		AssistantIdentity string
+	}{cfg.Room, MaxNameLength, cfg.AssistantIdentity}
 	if err := joinTemplate.Execute(&page, data); err != nil {
 		return nil, fmt.Errorf("render join page: %w", err)
 	}

@@ -449,3 +449,22 @@ func TestTokenMultipartForm(t *testing.T) {
 		t.Fatalf("status %d, response %+v", res.StatusCode, got)
 	}
 }
+
+func TestJoinPageNamesAssistant(t *testing.T) {
+	for _, tc := range []struct{ identity, want string }{
+		{"", `data-assistant="assistant"`},
+		{"helper-1", `data-assistant="helper-1"`},
+	} {
+		cfg := testConfig(t)
+		cfg.AssistantIdentity = tc.identity
+		h, err := NewJoinHandler(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("AssistantIdentity %q: page lacks %s", tc.identity, tc.want)
+		}
+	}
+}

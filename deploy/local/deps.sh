@@ -130,9 +130,9 @@ install_livekit() {
 	if [ ! -x "$cached" ]; then
 		say "building livekit-server $LIVEKIT_VERSION from the Go module proxy (about 3 minutes, once)"
 		mkdir -p "$cache"
-		local work dir
+		local work dir log=$cache/livekit-build.log
 		work=$(mktemp -d)
-		(
+		if ! (
 			cd "$work"
 			dir=$(go mod download -json "github.com/livekit/livekit-server@$LIVEKIT_VERSION" |
 				sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
@@ -140,7 +140,12 @@ install_livekit() {
 			chmod -R u+w src
 			cd src
 			go build -trimpath -o "$cached.tmp" ./cmd/server
-		)
+		) >"$log" 2>&1; then
+			tail -20 "$log"
+			say "livekit-server build failed; the whole log is $log"
+			rm -rf "$work"
+			exit 1
+		fi
 		mv "$cached.tmp" "$cached"
 		rm -rf "$work"
 	fi

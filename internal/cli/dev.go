@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,13 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/attendant/attendant/internal/config"
 	"github.com/attendant/attendant/internal/devstack"
-	"github.com/attendant/attendant/internal/migrate"
 	"github.com/attendant/attendant/internal/ops"
 	"github.com/attendant/attendant/web"
 )
@@ -91,7 +88,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	c.Database.URL = stack.Postgres.URL()
 	c.Worker.Room = c.Dev.Room
 
-	if err := migrateDev(ctx, c.Database.URL, log); err != nil {
+	if err := applyMigrations(ctx, c.Database.URL, log); err != nil {
 		return err
 	}
 	if err := createRoom(ctx, stack.LiveKit, c.Dev.Room); err != nil {
@@ -107,13 +104,14 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	join, err := web.NewJoinHandler(web.JoinConfig{
-		LiveKitURL: c.LiveKit.URL,
-		APIKey:     c.LiveKit.APIKey,
-		APISecret:  c.LiveKit.APISecret,
-		Room:       c.Dev.Room,
-		AssetsDir:  c.Dev.WebAssets,
-		TokenTTL:   6 * time.Hour,
-		Logger:     log,
+		LiveKitURL:        c.LiveKit.URL,
+		APIKey:            c.LiveKit.APIKey,
+		APISecret:         c.LiveKit.APISecret,
+		Room:              c.Dev.Room,
+		AssetsDir:         c.Dev.WebAssets,
+		AssistantIdentity: c.Worker.Identity,
+		TokenTTL:          6 * time.Hour,
+		Logger:            log,
 	})
 	if err != nil {
 		return err
@@ -188,20 +186,6 @@ func watchStack(ctx context.Context, s *devstack.Stack) <-chan struct{} {
 		}
 	}()
 	return ch
-}
-
-func migrateDev(ctx context.Context, url string, log *slog.Logger) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	applied, err := migrate.Up(ctx, conn)
-	if err != nil {
-		return err
-	}
-	log.Info("migrations applied", "applied", applied)
-	return nil
 }
 
 func createRoom(ctx context.Context, lk *devstack.LiveKit, room string) error {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,7 +16,12 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, c.Database.URL)
+	return applyMigrations(ctx, c.Database.URL, log)
+}
+
+// applyMigrations brings the database at url up to the newest schema.
+func applyMigrations(ctx context.Context, url string, log *slog.Logger) error {
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("database.url: %w", err)
 	}

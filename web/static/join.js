@@ -10,7 +10,7 @@
 (() => {
   'use strict';
 
-  const ASSISTANT_IDENTITY = 'assistant';
+  const ASSISTANT_IDENTITY = document.body.dataset.assistant || 'assistant';
 
   const $ = (id) => document.getElementById(id);
   const form = $('join-form');
