@@ -164,6 +164,8 @@ func (p *Postgres) start(ctx context.Context, logDir, runDir string, log *slog.L
 		pidPath: filepath.Join(runDir, "postgres.pid"),
 		cred:    cred,
 		log:     log,
+		// Fast shutdown: PostgreSQL ends its sessions, checkpoints and exits.
+		deathSig: syscall.SIGINT,
 	}
 	if err := p.proc.start(); err != nil {
 		return err

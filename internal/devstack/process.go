@@ -17,8 +17,9 @@ import (
 )
 
 // process is one child process of the stack: its log goes to a file, its pid to a pid
-// file, and it dies with its parent (Pdeathsig) so a crashed `attendant dev` leaves no
-// orphans behind in the common case; stale pid files cover the rest.
+// file, and it dies with its parent (Linux's parent-death signal) so a crashed
+// `attendant dev` leaves no orphans behind in the common case; stale pid files cover
+// the rest.
 type process struct {
 	name    string
 	bin     string
@@ -27,7 +28,10 @@ type process struct {
 	pidPath string
 	cred    *syscall.Credential
 	env     []string
-	log     *slog.Logger
+	// deathSig reaches the process if its parent dies; SIGKILL when zero. Servers
+	// with a graceful shutdown that waits for clients get their "stop now" signal.
+	deathSig syscall.Signal
+	log      *slog.Logger
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -53,9 +57,13 @@ func (p *process) start() error {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), p.env...)
+	deathSig := p.deathSig
+	if deathSig == 0 {
+		deathSig = syscall.SIGKILL
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:    true,
-		Pdeathsig:  syscall.SIGTERM,
+		Pdeathsig:  deathSig,
 		Credential: p.cred,
 	}
 	if err := cmd.Start(); err != nil {
