@@ -140,7 +140,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "\nAttendant is running (started in %s):\n", time.Since(started).Round(100*time.Millisecond))
 	fmt.Fprintf(e.stdout, "  postgres  %s\n", stack.Postgres.URL())
 	fmt.Fprintf(e.stdout, "  redis     redis://%s\n", stack.Redis.Addr())
-	fmt.Fprintf(e.stdout, "  livekit   %s (api key %s)\n", stack.LiveKit.URL(), c.LiveKit.APIKey)
+	fmt.Fprintf(e.stdout, "  livekit   %s (api key %s, secret %s)\n", stack.LiveKit.URL(), c.LiveKit.APIKey, c.LiveKit.APISecret)
 	fmt.Fprintf(e.stdout, "  worker    joining room %q as %q\n", c.Dev.Room, c.Worker.Identity)
 	fmt.Fprintf(e.stdout, "  health    %s/healthz  %s/readyz  %s/metrics\n", base, base, base)
 	fmt.Fprintf(e.stdout, "\nJoin the demo room in your browser:\n  %s/\n\nPress Ctrl-C to stop.\n", base)
