@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	lkmedia "github.com/livekit/server-sdk-go/v2/pkg/media"
 	"github.com/pion/webrtc/v4"
@@ -19,6 +20,7 @@ const OutputSampleRate = 48000
 // samples written before that are dropped.
 type voiceTrack struct {
 	*lkmedia.PCMLocalTrack
+	out       *speechOut
 	bound     chan struct{}
 	boundOnce sync.Once
 }
@@ -28,7 +30,7 @@ func newVoiceTrack(log lkLogger) (*voiceTrack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create voice track: %w", err)
 	}
-	return &voiceTrack{PCMLocalTrack: t, bound: make(chan struct{})}, nil
+	return &voiceTrack{PCMLocalTrack: t, out: newSpeechOut(t, OutputSampleRate), bound: make(chan struct{})}, nil
 }
 
 // Bind is called by pion when the track is negotiated on the publisher connection.
@@ -40,8 +42,8 @@ func (t *voiceTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	return p, err
 }
 
-// play queues clip for playout and waits until it has been sent or ctx ends; on ctx
-// end the queue is cleared so the assistant stops at once.
+// play queues clip for playout and waits until it has been heard or ctx ends; on ctx
+// end the speech is cleared so the assistant stops at once.
 func (t *voiceTrack) play(ctx context.Context, clip audio.Clip) error {
 	select {
 	case <-t.bound:
@@ -49,20 +51,18 @@ func (t *voiceTrack) play(ctx context.Context, clip audio.Clip) error {
 		return ctx.Err()
 	}
 	clip = audio.Resample(clip, OutputSampleRate)
-	if err := t.WriteSample(clip.Samples); err != nil {
+	if err := t.out.Write(clip.Samples); err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() {
-		t.WaitForPlayout()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.ClearQueue()
-		<-done
-		return ctx.Err()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for t.out.Remaining() > 0 {
+		select {
+		case <-ctx.Done():
+			t.out.Clear()
+			return ctx.Err()
+		case <-tick.C:
+		}
 	}
+	return nil
 }
