@@ -1,0 +1,11 @@
+package openaifake
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every goroutine a test starts (servers, their handlers, client
+// connections) must have ended when the package's tests finish.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

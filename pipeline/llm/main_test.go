@@ -1,0 +1,11 @@
+package llm
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every goroutine a test starts (fake servers, HTTP connections, timers)
+// must have ended when the package's tests finish.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
