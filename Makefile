@@ -42,11 +42,15 @@ bench-join: deps build
 	@mkdir -p bench/results
 	$(ATTENDANT) bench join --n 20 --out bench/results/join.json
 
-## fuzz: a short run of every fuzz target
+## fuzz: a bounded run of every fuzz target (fixed execution counts, so load cannot flake it)
+FUZZ_EXECS ?= 200000x
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeWAV -fuzztime 30s ./pipeline/audio
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/config
-	$(GO) test -run '^$$' -fuzz FuzzValidateName -fuzztime 30s ./web
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWAV$$' -fuzztime $(FUZZ_EXECS) ./pipeline/audio
+	$(GO) test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZ_EXECS) ./pipeline/vad
+	$(GO) test -run '^$$' -fuzz '^FuzzIsBackchannel$$' -fuzztime $(FUZZ_EXECS) ./pipeline/turn
+	$(GO) test -run '^$$' -fuzz '^FuzzChunker$$' -fuzztime $(FUZZ_EXECS) -fuzzminimizetime 5s ./pipeline/chunker
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_EXECS) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateName$$' -fuzztime $(FUZZ_EXECS) ./web
 
 clean:
 	rm -rf $(BIN)/attendant
