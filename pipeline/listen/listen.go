@@ -136,7 +136,9 @@ func (l *Listener) Now() time.Duration { return l.vad.Now() }
 
 func (l *Listener) index(t time.Duration) int { return int(t * time.Duration(l.rate) / time.Second) }
 
-func (l *Listener) duration(n int) time.Duration { return time.Duration(n) * time.Second / time.Duration(l.rate) }
+func (l *Listener) duration(n int) time.Duration {
+	return time.Duration(n) * time.Second / time.Duration(l.rate)
+}
 
 // Process feeds samples and returns what they completed, in order. Long chunks are
 // taken one VAD frame at a time, so decisions do not wait for the end of a chunk.
