@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzChunker$$' -fuzztime $(FUZZ_EXECS) -fuzzminimizetime 5s ./pipeline/chunker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_EXECS) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateName$$' -fuzztime $(FUZZ_EXECS) ./web
+	$(GO) test -run '^$$' -fuzz '^FuzzWAVStream$$' -fuzztime $(FUZZ_EXECS) ./pipeline/tts
 
 clean:
 	rm -rf $(BIN)/attendant

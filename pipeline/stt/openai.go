@@ -5,16 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/attendant/attendant/internal/openaicall"
 	"github.com/attendant/attendant/pipeline/audio"
 )
 
@@ -36,19 +33,7 @@ const (
 // endpoint accepts (25 MB), about 13 minutes of 16 kHz audio as WAV.
 const MaxOpenAIUploadBytes = 25 << 20
 
-const (
-	// maxBackoff caps the wait between two attempts.
-	maxBackoff = 4 * time.Second
-	// maxBodyInError bounds how much of a non-JSON error body an error
-	// message quotes.
-	maxBodyInError = 200
-)
-
 var _ Recognizer = (*OpenAI)(nil)
-
-// errAttemptTimeout is the cancellation cause of an attempt that ran past
-// OpenAIConfig.Timeout.
-var errAttemptTimeout = errors.New("attempt timed out")
 
 // OpenAIConfig configures the OpenAI recognizer. Zero-valued fields take
 // the defaults named in their comments.
@@ -155,7 +140,7 @@ func (o *OpenAI) Transcribe(ctx context.Context, utterance audio.Clip) (Transcri
 	var lastErr error
 	for attempt := 0; attempt <= o.retries; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, backoffDelay(o.backoff, attempt)); err != nil {
+			if err := openaicall.Sleep(ctx, openaicall.Backoff(o.backoff, attempt)); err != nil {
 				return Transcript{}, fmt.Errorf("openai transcription: %w (last attempt: %v)", err, lastErr)
 			}
 		}
@@ -166,18 +151,18 @@ func (o *OpenAI) Transcribe(ctx context.Context, utterance audio.Clip) (Transcri
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Transcript{}, fmt.Errorf("openai transcription: %w", ctxErr)
 		}
-		status, retryable := classify(err)
-		lastErr = describe(status, err)
+		status, retryable := openaicall.Classify(err)
+		lastErr = openaicall.Describe(status, err)
 		if !retryable {
 			return Transcript{}, fmt.Errorf("%w: openai transcription: %w", ErrProvider, lastErr)
 		}
 	}
-	return Transcript{}, fmt.Errorf("%w: openai transcription failed after %s: %w", ErrProvider, attempts(o.retries+1), lastErr)
+	return Transcript{}, fmt.Errorf("%w: openai transcription failed after %s: %w", ErrProvider, openaicall.Attempts(o.retries+1), lastErr)
 }
 
 // attempt makes one transcription request, bounded by the attempt timeout.
 func (o *OpenAI) attempt(ctx context.Context, wav []byte) (string, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, o.timeout, errAttemptTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, o.timeout, openaicall.ErrAttemptTimeout)
 	defer cancel()
 	resp, err := o.client.CreateTranscription(ctx, openai.AudioRequest{
 		Model:    o.model,
@@ -187,8 +172,8 @@ func (o *OpenAI) attempt(ctx context.Context, wav []byte) (string, error) {
 		Format:   openai.AudioResponseFormatJSON,
 	})
 	if err != nil {
-		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
-			return "", fmt.Errorf("%w after %v", errAttemptTimeout, o.timeout)
+		if errors.Is(context.Cause(ctx), openaicall.ErrAttemptTimeout) {
+			return "", fmt.Errorf("%w after %v", openaicall.ErrAttemptTimeout, o.timeout)
 		}
 		return "", err
 	}
@@ -204,105 +189,4 @@ func checkClip(c audio.Clip) error {
 		return fmt.Errorf("%w: no samples", ErrInvalidAudio)
 	}
 	return nil
-}
-
-// classify returns the HTTP status of a failed attempt (0 when the request
-// got no answer) and whether trying again may help.
-func classify(err error) (status int, retryable bool) {
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	switch {
-	case errors.As(err, &apiErr):
-		status = apiErr.HTTPStatusCode
-		if apiErr.Code == "insufficient_quota" {
-			return status, false // a 429 that waiting does not fix
-		}
-	case errors.As(err, &reqErr):
-		status = reqErr.HTTPStatusCode
-	default:
-		return 0, isConnectionError(err)
-	}
-	return status, status == http.StatusTooManyRequests || status >= http.StatusInternalServerError
-}
-
-// isConnectionError reports whether err means the request or its answer
-// was lost on the way: a transport failure, a connection cut short or an
-// attempt that timed out.
-func isConnectionError(err error) bool {
-	var urlErr *url.Error
-	var netErr net.Error
-	return errors.As(err, &urlErr) || errors.As(err, &netErr) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errAttemptTimeout)
-}
-
-// describe returns err with a message led by its HTTP status, when there
-// was one, and the API's own explanation. The go-openai error stays
-// reachable through errors.As.
-func describe(status int, err error) error {
-	if status == 0 {
-		return err
-	}
-	return &statusError{status: status, err: err}
-}
-
-// statusError is an error answer from the API.
-type statusError struct {
-	status int
-	err    error
-}
-
-// Error returns "status N: message" using the API's error message.
-func (e *statusError) Error() string {
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	switch {
-	case errors.As(e.err, &apiErr):
-		if apiErr.Type != "" {
-			return fmt.Sprintf("status %d (%s): %s", e.status, apiErr.Type, apiErr.Message)
-		}
-		return fmt.Sprintf("status %d: %s", e.status, apiErr.Message)
-	case errors.As(e.err, &reqErr):
-		body := strings.TrimSpace(string(reqErr.Body))
-		if len(body) > maxBodyInError {
-			body = body[:maxBodyInError] + "…"
-		}
-		return fmt.Sprintf("status %d: %q", e.status, body)
-	}
-	return fmt.Sprintf("status %d: %v", e.status, e.err)
-}
-
-// Unwrap returns the go-openai error.
-func (e *statusError) Unwrap() error { return e.err }
-
-// backoffDelay returns the wait before retry number attempt (1 for the
-// first retry): base doubled for each earlier retry, capped at maxBackoff,
-// then scaled by a random factor in [0.5, 1] so that callers failing
-// together do not retry together.
-func backoffDelay(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxBackoff)
-	return d/2 + rand.N(d/2+1)
-}
-
-// attempts returns "1 attempt" or "n attempts".
-func attempts(n int) string {
-	if n == 1 {
-		return "1 attempt"
-	}
-	return fmt.Sprintf("%d attempts", n)
-}
-
-// sleep waits for d or until ctx ends, whichever comes first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -15,6 +12,7 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/attendant/attendant/internal/openaicall"
 	"github.com/attendant/attendant/pipeline/audio"
 )
 
@@ -59,19 +57,8 @@ const (
 	MaxOpenAISpeed = 4.0
 )
 
-const (
-	// maxBackoff caps the wait between two attempts.
-	maxBackoff = 4 * time.Second
-	// maxBodyInError bounds how much of a non-JSON error body an error
-	// message quotes.
-	maxBodyInError = 200
-	// readBufferBytes is the size of each read from the response body.
-	readBufferBytes = 8 << 10
-)
-
-// errAttemptTimeout is the cancellation cause of an attempt that waited
-// longer than OpenAIConfig.Timeout for the network.
-var errAttemptTimeout = errors.New("attempt timed out")
+// readBufferBytes is the size of each read from the response body.
+const readBufferBytes = 8 << 10
 
 var _ Synthesizer = (*OpenAI)(nil)
 
@@ -228,7 +215,7 @@ func (o *OpenAI) SynthesizeStream(ctx context.Context, text string, onAudio func
 	var lastErr error
 	for attempt := 0; attempt <= o.retries; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, backoffDelay(o.backoff, attempt)); err != nil {
+			if err := openaicall.Sleep(ctx, openaicall.Backoff(o.backoff, attempt)); err != nil {
 				return fmt.Errorf("openai speech: %w (last attempt: %v)", err, lastErr)
 			}
 		}
@@ -242,8 +229,8 @@ func (o *OpenAI) SynthesizeStream(ctx context.Context, text string, onAudio func
 		case ctx.Err() != nil:
 			return fmt.Errorf("openai speech: %w", ctx.Err())
 		}
-		status, retryable := classify(err)
-		lastErr = describe(status, err)
+		status, retryable := openaicall.Classify(err)
+		lastErr = openaicall.Describe(status, err)
 		if delivered {
 			return fmt.Errorf("%w: openai speech broke off after audio was delivered: %w", ErrSynthesisFailed, lastErr)
 		}
@@ -251,7 +238,7 @@ func (o *OpenAI) SynthesizeStream(ctx context.Context, text string, onAudio func
 			return fmt.Errorf("%w: openai speech: %w", ErrSynthesisFailed, lastErr)
 		}
 	}
-	return fmt.Errorf("%w: openai speech failed after %s: %w", ErrSynthesisFailed, attempts(o.retries+1), lastErr)
+	return fmt.Errorf("%w: openai speech failed after %s: %w", ErrSynthesisFailed, openaicall.Attempts(o.retries+1), lastErr)
 }
 
 // callbackError carries an error returned by onAudio out of attempt.
@@ -266,11 +253,11 @@ func (e *callbackError) Error() string { return e.err.Error() }
 func (o *OpenAI) attempt(ctx context.Context, req openai.CreateSpeechRequest, onAudio func(audio.Clip) error) (delivered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	timer := time.AfterFunc(o.timeout, func() { cancel(errAttemptTimeout) })
+	timer := time.AfterFunc(o.timeout, func() { cancel(openaicall.ErrAttemptTimeout) })
 	defer timer.Stop()
 	timedOut := func(err error) error {
-		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
-			return fmt.Errorf("%w: nothing received for %v", errAttemptTimeout, o.timeout)
+		if errors.Is(context.Cause(ctx), openaicall.ErrAttemptTimeout) {
+			return fmt.Errorf("%w: nothing received for %v", openaicall.ErrAttemptTimeout, o.timeout)
 		}
 		return err
 	}
@@ -314,106 +301,5 @@ func (o *OpenAI) attempt(ctx context.Context, req openai.CreateSpeechRequest, on
 		case readErr != nil:
 			return delivered, readErr
 		}
-	}
-}
-
-// classify returns the HTTP status of a failed attempt (0 when the request
-// got no answer) and whether trying again may help.
-func classify(err error) (status int, retryable bool) {
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	switch {
-	case errors.As(err, &apiErr):
-		status = apiErr.HTTPStatusCode
-		if apiErr.Code == "insufficient_quota" {
-			return status, false // a 429 that waiting does not fix
-		}
-	case errors.As(err, &reqErr):
-		status = reqErr.HTTPStatusCode
-	default:
-		return 0, isConnectionError(err)
-	}
-	return status, status == http.StatusTooManyRequests || status >= http.StatusInternalServerError
-}
-
-// isConnectionError reports whether err means the request or its answer
-// was lost on the way: a transport failure, a connection cut short or an
-// attempt that timed out.
-func isConnectionError(err error) bool {
-	var urlErr *url.Error
-	var netErr net.Error
-	return errors.As(err, &urlErr) || errors.As(err, &netErr) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errAttemptTimeout)
-}
-
-// describe returns err with a message led by its HTTP status, when there
-// was one, and the API's own explanation. The go-openai error stays
-// reachable through errors.As.
-func describe(status int, err error) error {
-	if status == 0 {
-		return err
-	}
-	return &statusError{status: status, err: err}
-}
-
-// statusError is an error answer from the API.
-type statusError struct {
-	status int
-	err    error
-}
-
-// Error returns "status N: message" using the API's error message.
-func (e *statusError) Error() string {
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	switch {
-	case errors.As(e.err, &apiErr):
-		if apiErr.Type != "" {
-			return fmt.Sprintf("status %d (%s): %s", e.status, apiErr.Type, apiErr.Message)
-		}
-		return fmt.Sprintf("status %d: %s", e.status, apiErr.Message)
-	case errors.As(e.err, &reqErr):
-		body := strings.TrimSpace(string(reqErr.Body))
-		if len(body) > maxBodyInError {
-			body = body[:maxBodyInError] + "…"
-		}
-		return fmt.Sprintf("status %d: %q", e.status, body)
-	}
-	return fmt.Sprintf("status %d: %v", e.status, e.err)
-}
-
-// Unwrap returns the go-openai error.
-func (e *statusError) Unwrap() error { return e.err }
-
-// backoffDelay returns the wait before retry number attempt (1 for the
-// first retry): base doubled for each earlier retry, capped at maxBackoff,
-// then scaled by a random factor in [0.5, 1] so that callers failing
-// together do not retry together.
-func backoffDelay(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxBackoff)
-	return d/2 + rand.N(d/2+1)
-}
-
-// attempts returns "1 attempt" or "n attempts".
-func attempts(n int) string {
-	if n == 1 {
-		return "1 attempt"
-	}
-	return fmt.Sprintf("%d attempts", n)
-}
-
-// sleep waits for d or until ctx ends, whichever comes first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

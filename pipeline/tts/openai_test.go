@@ -727,27 +727,6 @@ func TestNewOpenAI(t *testing.T) {
 	}
 }
 
-func TestBackoffDelay(t *testing.T) {
-	tests := []struct {
-		base    time.Duration
-		attempt int
-		want    time.Duration // the upper bound; the delay is at least half
-	}{
-		{100 * time.Millisecond, 1, 100 * time.Millisecond},
-		{100 * time.Millisecond, 3, 400 * time.Millisecond},
-		{time.Hour, 1, maxBackoff},
-		{time.Second, 1000, maxBackoff},
-	}
-	for _, tt := range tests {
-		for range 20 {
-			if d := backoffDelay(tt.base, tt.attempt); d < tt.want/2 || d > tt.want {
-				t.Errorf("backoffDelay(%v, %d) = %v, want within [%v, %v]", tt.base, tt.attempt, d, tt.want/2, tt.want)
-				break
-			}
-		}
-	}
-}
-
 // BenchmarkOpenAIFirstAudio measures the client's own delay to the first
 // chunk against the local double, which answers at once.
 func BenchmarkOpenAIFirstAudio(b *testing.B) {
