@@ -52,6 +52,7 @@ type session struct {
 
 	room   *lksdk.Room
 	voice  *voiceTrack
+	pub    *lksdk.LocalTrackPublication
 	say    chan utterance
 	lost   chan string // disconnection reasons from the SDK
 	mu     sync.Mutex
@@ -113,12 +114,14 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 	s.room = room
 	defer s.leave()
 
-	if _, err := room.LocalParticipant.PublishTrack(voice, &lksdk.TrackPublicationOptions{
+	pub, err := room.LocalParticipant.PublishTrack(voice, &lksdk.TrackPublicationOptions{
 		Name:   "assistant-voice",
 		Source: livekit.TrackSource_MICROPHONE,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("%w: publish voice: %v", ErrJoin, err)
 	}
+	s.pub = pub
 	took := time.Since(start)
 	s.metrics.JoinSeconds.Observe(took.Seconds())
 	s.metrics.Connected.WithLabelValues(s.cfg.Room).Set(1)
@@ -256,6 +259,8 @@ func (s *session) utter(ctx context.Context, u utterance) error {
 	s.metrics.SpeechSeconds.Add(clip.Duration().Seconds())
 	s.metrics.Greetings.Inc()
 	s.log.Info("greeting", "participant", u.to, "speech", clip.Duration().Round(10*time.Millisecond))
+	// The words go out as the assistant's caption as they start to be heard.
+	caption(s.room.LocalParticipant, s.pub.SID(), newSegmentID(), u.text, true)
 	return s.voice.play(ctx, clip)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,18 @@ type listener struct {
 	subOnce  sync.Once
 	tracks   []*lkmedia.PCMRemoteTrack
 	assistID string
+	captions []receivedCaption
+}
+
+type receivedCaption struct {
+	from, text string
+	attrs      map[string]string
+}
+
+func (l *listener) receivedCaptions() []receivedCaption {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]receivedCaption(nil), l.captions...)
 }
 
 func (l *listener) WriteSample(s media.PCM16Sample) error {
@@ -134,10 +147,19 @@ func joinListener(t *testing.T, lk *devstack.LiveKit, room, identity, name strin
 		l.mu.Unlock()
 		l.subOnce.Do(func() { close(l.subbed) })
 	}
-	r, err := lksdk.ConnectToRoom(lk.URL(), lksdk.ConnectInfo{
+	r := lksdk.NewRoom(cb)
+	if err := r.RegisterTextStreamHandler(worker.TranscriptionTopic, func(reader *lksdk.TextStreamReader, from string) {
+		text := reader.ReadAll()
+		l.mu.Lock()
+		l.captions = append(l.captions, receivedCaption{from: from, text: text, attrs: reader.Info.Attributes})
+		l.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := r.JoinWithContext(context.Background(), lk.URL(), lksdk.ConnectInfo{
 		APIKey: lk.APIKey, APISecret: lk.APISecret, RoomName: room,
 		ParticipantIdentity: identity, ParticipantName: name,
-	}, cb, lksdk.WithAutoSubscribe(true))
+	}, lksdk.WithAutoSubscribe(true))
 	if err != nil {
 		t.Fatalf("participant %s join: %v", identity, err)
 	}
@@ -219,6 +241,13 @@ func TestParticipantHearsGreeting(t *testing.T) {
 	})
 	if got := testutil.ToFloat64(metrics.Greetings); got != 1 {
 		t.Errorf("greetings = %v; want 1", got)
+	}
+	// The greeting also arrives as the assistant's final caption.
+	waitFor(t, 10*time.Second, "the greeting's caption", func() bool { return len(l.receivedCaptions()) > 0 })
+	c := l.receivedCaptions()[0]
+	if c.from != "assistant" || !strings.Contains(c.text, "Hello Alice") || c.attrs[worker.AttrFinal] != "true" ||
+		c.attrs[worker.AttrSegment] == "" || !strings.HasPrefix(c.attrs[worker.AttrTrack], "TR_") {
+		t.Errorf("caption = %+v; want the greeting from assistant, final, with segment and track", c)
 	}
 }
 

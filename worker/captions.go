@@ -1,0 +1,42 @@
+package worker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+
+	lksdk "github.com/livekit/server-sdk-go/v2"
+)
+
+// Captions go to the room as LiveKit text streams on the topic and with the attributes
+// that LiveKit's client components read for transcriptions.
+const (
+	TranscriptionTopic = "lk.transcription"
+	// AttrFinal is "true" for a final transcript, "false" for an interim one.
+	AttrFinal = "lk.transcription_final"
+	// AttrSegment identifies one utterance; interim and final texts share it.
+	AttrSegment = "lk.segment_id"
+	// AttrTrack is the SID of the audio track the text transcribes.
+	AttrTrack = "lk.transcribed_track_id"
+)
+
+// caption publishes text to everyone in the room as a transcription of trackSID.
+func caption(lp *lksdk.LocalParticipant, trackSID, segment, text string, final bool) {
+	isFinal := "false"
+	if final {
+		isFinal = "true"
+	}
+	lp.SendText(text, lksdk.StreamTextOptions{
+		Topic: TranscriptionTopic,
+		Attributes: map[string]string{
+			AttrFinal:   isFinal,
+			AttrSegment: segment,
+			AttrTrack:   trackSID,
+		},
+	})
+}
+
+func newSegmentID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "SG_" + hex.EncodeToString(b)
+}
