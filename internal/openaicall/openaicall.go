@@ -129,3 +129,37 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// ErrInvalidPolicy marks a negative timeout or backoff.
+var ErrInvalidPolicy = errors.New("invalid retry policy")
+
+// Policy is how a client bounds and repeats its calls.
+type Policy struct {
+	// Timeout bounds one attempt.
+	Timeout time.Duration
+	// Retries is how many times a retryable failure is tried again; negative means never.
+	Retries int
+	// Backoff is the wait before the first retry, doubled for each later one.
+	Backoff time.Duration
+}
+
+// Resolve fills p's zero fields from def, turns a negative Retries into zero, and
+// rejects a negative Timeout or Backoff with ErrInvalidPolicy.
+func (p Policy) Resolve(def Policy) (Policy, error) {
+	if p.Timeout < 0 || p.Backoff < 0 {
+		return p, fmt.Errorf("%w: timeout %v and backoff %v must not be negative", ErrInvalidPolicy, p.Timeout, p.Backoff)
+	}
+	if p.Timeout == 0 {
+		p.Timeout = def.Timeout
+	}
+	if p.Backoff == 0 {
+		p.Backoff = def.Backoff
+	}
+	switch {
+	case p.Retries < 0:
+		p.Retries = 0
+	case p.Retries == 0:
+		p.Retries = def.Retries
+	}
+	return p, nil
+}

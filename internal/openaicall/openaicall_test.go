@@ -92,3 +92,29 @@ func TestSleepAndAttempts(t *testing.T) {
 		t.Errorf("Attempts = %q, %q", Attempts(1), Attempts(3))
 	}
 }
+
+func TestPolicyResolve(t *testing.T) {
+	def := Policy{Timeout: 15 * time.Second, Retries: 2, Backoff: 250 * time.Millisecond}
+	tests := []struct {
+		in, want Policy
+		wantErr  bool
+	}{
+		{Policy{}, def, false},
+		{Policy{Timeout: time.Second, Retries: 5, Backoff: time.Millisecond}, Policy{Timeout: time.Second, Retries: 5, Backoff: time.Millisecond}, false},
+		{Policy{Retries: -1}, Policy{Timeout: def.Timeout, Retries: 0, Backoff: def.Backoff}, false},
+		{Policy{Timeout: -time.Second}, Policy{}, true},
+		{Policy{Backoff: -time.Second}, Policy{}, true},
+	}
+	for _, tt := range tests {
+		got, err := tt.in.Resolve(def)
+		if tt.wantErr {
+			if !errors.Is(err, ErrInvalidPolicy) {
+				t.Errorf("Resolve(%+v) error = %v; want ErrInvalidPolicy", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Resolve(%+v) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}

@@ -87,24 +87,13 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	if cfg.Model == "" {
 		cfg.Model = DefaultOpenAIModel
 	}
-	switch {
-	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("%w: openai timeout %v is negative", ErrInvalidConfig, cfg.Timeout)
-	case cfg.Timeout == 0:
-		cfg.Timeout = DefaultOpenAITimeout
+	policy, err := openaicall.Policy{Timeout: cfg.Timeout, Retries: cfg.Retries, Backoff: cfg.Backoff}.Resolve(openaicall.Policy{
+		Timeout: DefaultOpenAITimeout, Retries: DefaultOpenAIRetries, Backoff: DefaultOpenAIBackoff,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: openai %w", ErrInvalidConfig, err)
 	}
-	switch {
-	case cfg.Retries < 0:
-		cfg.Retries = 0
-	case cfg.Retries == 0:
-		cfg.Retries = DefaultOpenAIRetries
-	}
-	switch {
-	case cfg.Backoff < 0:
-		return nil, fmt.Errorf("%w: openai backoff %v is negative", ErrInvalidConfig, cfg.Backoff)
-	case cfg.Backoff == 0:
-		cfg.Backoff = DefaultOpenAIBackoff
-	}
+	cfg.Timeout, cfg.Retries, cfg.Backoff = policy.Timeout, policy.Retries, policy.Backoff
 	clientCfg := openai.DefaultConfig(cfg.APIKey)
 	clientCfg.BaseURL = cfg.BaseURL
 	return &OpenAI{
