@@ -15,10 +15,15 @@ import (
 	lkmedia "github.com/livekit/server-sdk-go/v2/pkg/media"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/attendant/attendant/pipeline/agent"
 	"github.com/attendant/attendant/pipeline/audio"
 )
 
 type lkLogger = protoLogger.Logger
+
+// resumeTimeout bounds the SDK's attempt to resume a broken connection before the
+// session gives the room up and the worker joins it afresh.
+const resumeTimeout = 8 * time.Second
 
 // Synthesizer turns text into speech; pipeline/tts provides implementations.
 type Synthesizer interface {
@@ -37,6 +42,10 @@ type SessionConfig struct {
 	Greeting string
 	// GreetDelay lets a newcomer's subscription to the assistant settle before the greeting.
 	GreetDelay time.Duration
+	// Knowledge grounds answers to chat messages (instructions and passages).
+	Knowledge agent.Knowledge
+	// HistoryTokens bounds the conversation sent to the model (default 4000).
+	HistoryTokens int
 }
 
 // session is one connection of the assistant to one room. It owns the goroutines it
@@ -45,6 +54,8 @@ type SessionConfig struct {
 type session struct {
 	cfg     SessionConfig
 	tts     Synthesizer
+	model   Model // nil: chat is not answered
+	history *agent.History
 	metrics *Metrics
 	log     *slog.Logger
 	lklog   lkLogger
@@ -59,10 +70,14 @@ type session struct {
 	tracks map[string]*remoteInput // by track SID
 }
 
+// utterance is one thing for the speaker goroutine to say: a greeting (text) or the
+// answer to a chat question.
 type utterance struct {
-	text  string
-	after time.Duration
-	to    string // participant identity, for logs
+	text     string
+	question string
+	after    time.Duration
+	to       string // participant identity
+	name     string // their display name, for the model
 }
 
 type remoteInput struct {
@@ -90,15 +105,51 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 	cb.OnParticipantDisconnected = s.onParticipantDisconnected
 	cb.OnTrackSubscribed = s.onTrackSubscribed
 	cb.OnTrackUnsubscribed = s.onTrackUnsubscribed
-	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) {
+	lost := func(reason string) {
 		select {
-		case s.lost <- string(reason):
+		case s.lost <- reason:
 		default:
 		}
 	}
+	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) { lost(string(reason)) }
+	// The SDK first tries to resume a broken connection. When the server itself went
+	// away, that attempt can stall without ever reporting a disconnection, so a resume
+	// that has not finished within resumeTimeout counts as losing the room.
+	var watchdog *time.Timer
+	var watchMu sync.Mutex
+	cb.OnReconnecting = func() {
+		watchMu.Lock()
+		defer watchMu.Unlock()
+		if watchdog == nil {
+			watchdog = time.AfterFunc(resumeTimeout, func() { lost("resume did not finish in " + resumeTimeout.String()) })
+		}
+	}
+	cb.OnReconnected = func() {
+		watchMu.Lock()
+		defer watchMu.Unlock()
+		if watchdog != nil {
+			watchdog.Stop()
+			watchdog = nil
+		}
+	}
+	defer func() {
+		watchMu.Lock()
+		defer watchMu.Unlock()
+		if watchdog != nil {
+			watchdog.Stop()
+		}
+	}()
 
 	joinCtx, cancelJoin := context.WithTimeout(ctx, 20*time.Second)
 	room := lksdk.NewRoom(cb)
+	s.room = room
+	s.history = agent.NewHistory(s.cfg.HistoryTokens)
+	if s.model != nil {
+		if err := room.RegisterTextStreamHandler(ChatTopic, s.onChat); err != nil {
+			cancelJoin()
+			return err
+		}
+	}
 	err = room.JoinWithContext(joinCtx, s.cfg.URL, lksdk.ConnectInfo{
 		APIKey:              s.cfg.APIKey,
 		APISecret:           s.cfg.APISecret,
@@ -111,7 +162,6 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrJoin, s.cfg.Room, err)
 	}
-	s.room = room
 	defer s.leave()
 
 	pub, err := room.LocalParticipant.PublishTrack(voice, &lksdk.TrackPublicationOptions{
@@ -242,7 +292,13 @@ func (s *session) speak(ctx context.Context) {
 			case <-time.After(u.after):
 			}
 		}
-		if err := s.utter(ctx, u); err != nil && !errors.Is(err, context.Canceled) {
+		var err error
+		if u.question != "" {
+			err = s.answer(ctx, u)
+		} else {
+			err = s.utter(ctx, u)
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
 			s.metrics.SpeakFailures.Inc()
 			s.log.Error("could not speak", "participant", u.to, "err", err)
 		}

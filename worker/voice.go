@@ -45,15 +45,25 @@ func (t *voiceTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 // play queues clip for playout and waits until it has been heard or ctx ends; on ctx
 // end the speech is cleared so the assistant stops at once.
 func (t *voiceTrack) play(ctx context.Context, clip audio.Clip) error {
+	if err := t.queue(ctx, clip); err != nil {
+		return err
+	}
+	return t.wait(ctx)
+}
+
+// queue hands clip to the track after what is already queued, once WebRTC has bound it.
+func (t *voiceTrack) queue(ctx context.Context, clip audio.Clip) error {
 	select {
 	case <-t.bound:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	clip = audio.Resample(clip, OutputSampleRate)
-	if err := t.out.Write(clip.Samples); err != nil {
-		return err
-	}
+	return t.out.Write(audio.Resample(clip, OutputSampleRate).Samples)
+}
+
+// wait returns once everything queued has been heard; when ctx ends first, the speech
+// is cleared so the assistant stops at once.
+func (t *voiceTrack) wait(ctx context.Context) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for t.out.Remaining() > 0 {

@@ -18,6 +18,8 @@ import (
 // Config is what a Worker needs.
 type Config struct {
 	Session SessionConfig
+	// Model answers chat messages; nil leaves chat unanswered.
+	Model Model
 	// ReconnectMax caps the wait between attempts to rejoin after losing the room.
 	ReconnectMax time.Duration
 }
@@ -67,7 +69,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
-		s := &session{cfg: w.cfg.Session, tts: w.tts, metrics: w.metrics, log: w.log, lklog: w.lklog, greeted: &w.greeted}
+		s := &session{cfg: w.cfg.Session, tts: w.tts, model: w.cfg.Model, metrics: w.metrics, log: w.log, lklog: w.lklog, greeted: &w.greeted}
 		err := s.run(ctx, func(took time.Duration) {
 			w.connected.Store(true)
 			if attempt > 0 {

@@ -49,6 +49,12 @@ func testLogger(t *testing.T) *slog.Logger {
 // startWorker runs a worker in room until the test ends and returns its metrics.
 func startWorker(t *testing.T, lk *devstack.LiveKit, room string) (*worker.Worker, *worker.Metrics) {
 	t.Helper()
+	return startWorkerWith(t, lk, room, nil)
+}
+
+// startWorkerWith runs a worker whose chat answers come from model (nil: no chat).
+func startWorkerWith(t *testing.T, lk *devstack.LiveKit, room string, model worker.Model) (*worker.Worker, *worker.Metrics) {
+	t.Helper()
 	synth, err := tts.NewEspeak(tts.DefaultEspeakConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +68,7 @@ func startWorker(t *testing.T, lk *devstack.LiveKit, room string) (*worker.Worke
 			GreetDelay: 300 * time.Millisecond,
 		},
 		ReconnectMax: time.Second,
+		Model:        model,
 	}, synth, metrics, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

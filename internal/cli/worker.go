@@ -7,6 +7,8 @@ import (
 
 	"github.com/attendant/attendant/internal/config"
 	"github.com/attendant/attendant/internal/ops"
+	"github.com/attendant/attendant/pipeline/agent"
+	"github.com/attendant/attendant/pipeline/llm"
 	"github.com/attendant/attendant/pipeline/tts"
 	"github.com/attendant/attendant/worker"
 )
@@ -41,6 +43,10 @@ func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (*worker.Work
 	if err != nil {
 		return nil, err
 	}
+	model, err := newModel(c.LLM)
+	if err != nil {
+		return nil, err
+	}
 	w, err := worker.New(worker.Config{
 		Session: worker.SessionConfig{
 			URL:        c.LiveKit.URL,
@@ -51,7 +57,9 @@ func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (*worker.Work
 			Name:       c.Worker.Name,
 			Greeting:   c.Worker.Greeting,
 			GreetDelay: c.Worker.GreetDelay,
+			Knowledge:  agent.Knowledge{Instructions: c.Worker.Instructions},
 		},
+		Model:        model,
 		ReconnectMax: c.Worker.ReconnectMax,
 	}, synth, worker.NewMetrics(srv.Registry), log)
 	if err != nil {
@@ -70,5 +78,16 @@ func newSynthesizer(c config.TTS) (worker.Synthesizer, error) {
 		return tts.NewEspeak(cfg)
 	default:
 		return nil, fmt.Errorf("tts.provider %q is not known", c.Provider)
+	}
+}
+
+func newModel(c config.LLM) (worker.Model, error) {
+	switch c.Provider {
+	case "extractive":
+		return llm.NewExtractive(llm.ExtractiveConfig{})
+	case "openai":
+		return llm.NewOpenAI(llm.OpenAIConfig{BaseURL: c.BaseURL, APIKey: c.APIKey, Model: c.Model})
+	default:
+		return nil, fmt.Errorf("llm.provider %q is not known", c.Provider)
 	}
 }

@@ -27,6 +27,7 @@ type Config struct {
 	LiveKit  LiveKit  `yaml:"livekit"`
 	Database Database `yaml:"database"`
 	Worker   Worker   `yaml:"worker"`
+	LLM      LLM      `yaml:"llm"`
 	TTS      TTS      `yaml:"tts"`
 	Dev      Dev      `yaml:"dev"`
 }
@@ -70,6 +71,20 @@ type Worker struct {
 	// GreetDelay lets a newcomer's subscription to the assistant's track settle before
 	// the greeting starts, so its first words are not lost.
 	GreetDelay time.Duration `yaml:"greet_delay"`
+	// Instructions tell the assistant how to behave and what it knows, until knowledge
+	// retrieval provides the organisation's documents.
+	Instructions string `yaml:"instructions"`
+}
+
+// LLM selects the model that answers participants.
+type LLM struct {
+	// Provider is extractive (offline: answers with sentences from the instructions and
+	// knowledge, no model) or openai (any OpenAI-compatible chat completions endpoint).
+	Provider string `yaml:"provider"`
+	// BaseURL, APIKey and Model address the openai provider.
+	BaseURL string `yaml:"base_url"`
+	APIKey  string `yaml:"api_key"`
+	Model   string `yaml:"model"`
 }
 
 // TTS selects and configures the text-to-speech provider.
@@ -112,7 +127,9 @@ func Default() Config {
 			HTTPAddr:     "127.0.0.1:9090",
 			ReconnectMax: 5 * time.Second,
 			GreetDelay:   time.Second,
+			Instructions: "You are Attendant, an assistant taking part in this meeting. Answer briefly and plainly.",
 		},
+		LLM: LLM{Provider: "extractive", BaseURL: "https://api.openai.com/v1", Model: "gpt-4o-mini"},
 		TTS: TTS{Provider: "espeak", Voice: "en-us", WordsPerMinute: 165},
 		Dev: Dev{
 			DataDir:       ".data",
@@ -201,6 +218,24 @@ func (c Config) Validate() error {
 	}
 	if c.Worker.ReconnectMax < 100*time.Millisecond || c.Worker.ReconnectMax > 5*time.Minute {
 		bad("worker.reconnect_max", "%s must be between 100ms and 5m", c.Worker.ReconnectMax)
+	}
+	switch c.LLM.Provider {
+	case "extractive":
+	case "openai":
+		if u, err := url.Parse(c.LLM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("llm.base_url", "%q must be an http(s) URL such as https://api.openai.com/v1", c.LLM.BaseURL)
+		}
+		if c.LLM.APIKey == "" {
+			bad("llm.api_key", "must be set for the openai provider (ATTENDANT_LLM_API_KEY; any value for servers without keys)")
+		}
+		if c.LLM.Model == "" {
+			bad("llm.model", "must name the model")
+		}
+	default:
+		bad("llm.provider", "%q is not one of extractive, openai", c.LLM.Provider)
+	}
+	if len(c.Worker.Instructions) > 20000 {
+		bad("worker.instructions", "is %d bytes; keep it under 20000", len(c.Worker.Instructions))
 	}
 	if c.TTS.Provider != "espeak" {
 		bad("tts.provider", "%q is not a known provider; use espeak", c.TTS.Provider)

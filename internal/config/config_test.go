@@ -76,6 +76,9 @@ func TestValidateMessages(t *testing.T) {
 		{"rate", func(c *Config) { c.TTS.WordsPerMinute = 5 }, "tts.words_per_minute"},
 		{"reconnect", func(c *Config) { c.Worker.ReconnectMax = time.Millisecond }, "worker.reconnect_max"},
 		{"database", func(c *Config) { c.Database.URL = "mysql://x" }, "database.url"},
+		{"llm provider", func(c *Config) { c.LLM.Provider = "magic" }, "llm.provider"},
+		{"llm key", func(c *Config) { c.LLM.Provider = "openai" }, "llm.api_key"},
+		{"llm url", func(c *Config) { c.LLM.Provider, c.LLM.APIKey, c.LLM.BaseURL = "openai", "k", "ftp://x" }, "llm.base_url"},
 	}
 	for _, tc := range tests {
 		c := valid()
