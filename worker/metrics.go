@@ -9,6 +9,7 @@ type Metrics struct {
 	Connected      *prometheus.GaugeVec
 	JoinSeconds    prometheus.Histogram
 	Rejoins        *prometheus.CounterVec
+	Resumes        *prometheus.CounterVec
 	Greetings      prometheus.Counter
 	SynthSeconds   prometheus.Histogram
 	SpeechSeconds  prometheus.Counter
@@ -40,6 +41,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "attendant_worker_rejoins_total",
 			Help: "Times the worker lost a room and joined it again.",
 		}, []string{"room"}),
+		Resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attendant_worker_resumes_total",
+			Help: "Times the LiveKit SDK restored a broken connection to the room by itself.",
+		}, []string{"room"}),
 		Greetings: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "attendant_worker_greetings_total",
 			Help: "Greetings spoken to participants who joined.",
@@ -62,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Room sessions this worker is running.",
 		}),
 	}
-	reg.MustRegister(m.InputLevel, m.InputSeconds, m.Connected, m.JoinSeconds, m.Rejoins,
+	reg.MustRegister(m.InputLevel, m.InputSeconds, m.Connected, m.JoinSeconds, m.Rejoins, m.Resumes,
 		m.Greetings, m.SynthSeconds, m.SpeechSeconds, m.SpeakFailures, m.ActiveSessions)
 	return m
 }

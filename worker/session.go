@@ -112,33 +112,10 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 		}
 	}
 	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) { lost(string(reason)) }
-	// The SDK first tries to resume a broken connection. When the server itself went
-	// away, that attempt can stall without ever reporting a disconnection, so a resume
-	// that has not finished within resumeTimeout counts as losing the room.
-	var watchdog *time.Timer
-	var watchMu sync.Mutex
-	cb.OnReconnecting = func() {
-		watchMu.Lock()
-		defer watchMu.Unlock()
-		if watchdog == nil {
-			watchdog = time.AfterFunc(resumeTimeout, func() { lost("resume did not finish in " + resumeTimeout.String()) })
-		}
-	}
 	cb.OnReconnected = func() {
-		watchMu.Lock()
-		defer watchMu.Unlock()
-		if watchdog != nil {
-			watchdog.Stop()
-			watchdog = nil
-		}
+		s.metrics.Resumes.WithLabelValues(s.cfg.Room).Inc()
+		s.log.Info("connection resumed")
 	}
-	defer func() {
-		watchMu.Lock()
-		defer watchMu.Unlock()
-		if watchdog != nil {
-			watchdog.Stop()
-		}
-	}()
 
 	joinCtx, cancelJoin := context.WithTimeout(ctx, 20*time.Second)
 	room := lksdk.NewRoom(cb)
@@ -198,11 +175,29 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 		<-speakerDone
 	}()
 
-	select {
-	case <-ctx.Done():
-		return nil
-	case reason := <-s.lost:
-		return fmt.Errorf("%w: %s", ErrDisconnected, reason)
+	// The SDK resumes a broken connection by itself. When the server went away, a
+	// resume can stall without ever reporting a disconnection, so a connection that
+	// has not been up for resumeTimeout counts as losing the room.
+	check := time.NewTicker(500 * time.Millisecond)
+	defer check.Stop()
+	var downSince time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case reason := <-s.lost:
+			return fmt.Errorf("%w: %s", ErrDisconnected, reason)
+		case now := <-check.C:
+			if room.ConnectionState() == lksdk.ConnectionStateConnected {
+				downSince = time.Time{}
+				continue
+			}
+			if downSince.IsZero() {
+				downSince = now
+			} else if now.Sub(downSince) >= resumeTimeout {
+				return fmt.Errorf("%w: not reconnected within %s", ErrDisconnected, resumeTimeout)
+			}
+		}
 	}
 }
 
