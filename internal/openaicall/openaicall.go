@@ -163,3 +163,20 @@ func (p Policy) Resolve(def Policy) (Policy, error) {
 	}
 	return p, nil
 }
+
+// ErrInvalidEndpoint marks a missing API key or a base URL that is not absolute http(s).
+var ErrInvalidEndpoint = errors.New("invalid endpoint")
+
+// NewClient returns a go-openai client for the API at baseURL with apiKey, after
+// checking both.
+func NewClient(baseURL, apiKey string) (*openai.Client, error) {
+	if apiKey == "" {
+		return nil, fmt.Errorf("%w: openai api key is empty", ErrInvalidEndpoint)
+	}
+	if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: openai base url %q must be an absolute http or https url", ErrInvalidEndpoint, baseURL)
+	}
+	cfg := openai.DefaultConfig(apiKey)
+	cfg.BaseURL = baseURL
+	return openai.NewClientWithConfig(cfg), nil
+}

@@ -118,3 +118,18 @@ func TestPolicyResolve(t *testing.T) {
 		}
 	}
 }
+
+func TestNewClient(t *testing.T) {
+	if _, err := NewClient("http://127.0.0.1:1/v1", "key"); err != nil {
+		t.Errorf("NewClient(valid) = %v", err)
+	}
+	for _, tc := range []struct{ url, key string }{
+		{"http://127.0.0.1:1/v1", ""},
+		{"ftp://host/v1", "key"},
+		{"/v1", "key"},
+	} {
+		if _, err := NewClient(tc.url, tc.key); !errors.Is(err, ErrInvalidEndpoint) {
+			t.Errorf("NewClient(%q, %q) error = %v; want ErrInvalidEndpoint", tc.url, tc.key, err)
+		}
+	}
+}

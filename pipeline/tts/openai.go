@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -108,14 +107,12 @@ type OpenAI struct {
 // NewOpenAI applies defaults to cfg and validates it. The error wraps
 // ErrInvalidConfig. No request is made until the first synthesis.
 func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
-	if cfg.APIKey == "" {
-		return nil, fmt.Errorf("%w: openai api key is empty", ErrInvalidConfig)
-	}
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultOpenAIBaseURL
 	}
-	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: openai base url %q must be an absolute http or https url", ErrInvalidConfig, cfg.BaseURL)
+	client, err := openaicall.NewClient(cfg.BaseURL, cfg.APIKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if cfg.Model == "" {
 		cfg.Model = DefaultOpenAIModel
@@ -142,10 +139,8 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		return nil, fmt.Errorf("%w: openai %w", ErrInvalidConfig, err)
 	}
 	cfg.Timeout, cfg.Retries, cfg.Backoff = policy.Timeout, policy.Retries, policy.Backoff
-	clientCfg := openai.DefaultConfig(cfg.APIKey)
-	clientCfg.BaseURL = cfg.BaseURL
 	return &OpenAI{
-		client: openai.NewClientWithConfig(clientCfg),
+		client: client,
 		request: openai.CreateSpeechRequest{
 			Model:          openai.SpeechModel(cfg.Model),
 			Voice:          openai.SpeechVoice(cfg.Voice),
