@@ -17,10 +17,20 @@ const (
 	AttrSegment = "lk.segment_id"
 	// AttrTrack is the SID of the audio track the text transcribes.
 	AttrTrack = "lk.transcribed_track_id"
+	// AttrSpeaker is the identity of the participant whose words a caption holds. The
+	// assistant sends every caption, so for participants' transcripts this (and
+	// AttrTrack) says whose they are.
+	AttrSpeaker = "attendant.speaker"
 )
 
-// caption publishes text to everyone in the room as a transcription of trackSID.
+// caption publishes the assistant's own words as the transcription of its trackSID.
 func caption(lp *lksdk.LocalParticipant, trackSID, segment, text string, final bool) {
+	captionFor(lp, trackSID, lp.Identity(), segment, text, final)
+}
+
+// captionFor publishes text to everyone in the room as the transcription of speaker's
+// track trackSID.
+func captionFor(lp *lksdk.LocalParticipant, trackSID, speaker, segment, text string, final bool) {
 	isFinal := "false"
 	if final {
 		isFinal = "true"
@@ -31,6 +41,7 @@ func caption(lp *lksdk.LocalParticipant, trackSID, segment, text string, final b
 			AttrFinal:   isFinal,
 			AttrSegment: segment,
 			AttrTrack:   trackSID,
+			AttrSpeaker: speaker,
 		},
 	})
 }

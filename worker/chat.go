@@ -28,6 +28,7 @@ type Model interface {
 }
 
 // onChat receives one chat message; it runs on the SDK's goroutine for the stream.
+// Chat is answered like speech, whoever is in the room.
 func (s *session) onChat(reader *lksdk.TextStreamReader, from string) {
 	text := strings.TrimSpace(reader.ReadAll())
 	if text == "" || from == s.cfg.Identity {
@@ -40,34 +41,79 @@ func (s *session) onChat(reader *lksdk.TextStreamReader, from string) {
 	if p := s.room.GetParticipantByIdentity(from); p != nil && strings.TrimSpace(p.Name()) != "" {
 		name = p.Name()
 	}
-	select {
-	case s.say <- utterance{question: text, to: from, name: name}:
-	default:
-		s.log.Warn("speech queue full; chat message dropped", "participant", from)
-	}
+	s.remember(llm.Message{Role: llm.RoleUser, Name: name, Content: text})
+	s.enqueue(utterance{question: text, to: from, name: name,
+		turn: &turnStats{participant: from, transcript: text}})
 }
 
-// answer streams the model's answer to a question, speaking each sentence as soon as
-// it is complete and captioning the answer as it grows. It returns once the answer
-// has been heard.
-func (s *session) answer(ctx context.Context, u utterance) error {
-	s.history.Add(llm.Message{Role: llm.RoleUser, Name: u.name, Content: u.question})
-	req := llm.Request{Messages: s.history.Messages(agent.SystemMessages(s.cfg.Knowledge, nil)...)}
+// respond answers u (whose question is already in the history) as speech job j, waits
+// until the answer has been heard or cut off, and records it: history, final caption,
+// the turn's log line and metrics.
+func (s *session) respond(ctx context.Context, j *speechJob, u utterance) {
+	ts := u.turn
 	segment := newSegmentID()
+	said, err := s.answer(ctx, j, ts, segment)
+	// Wait for what was queued (the fallback too, when the model failed) to be heard.
+	if werr := s.voice.wait(ctx); err == nil {
+		err = werr
+	}
+	out := s.floor.end(j)
+	switch {
+	case out.interrupted:
+		said = out.heard
+		ts.outcome, ts.stop = "interrupted", out.stop
+	case errors.Is(err, context.Canceled):
+		ts.outcome = "cancelled"
+	case err != nil:
+		ts.outcome = "failed"
+	default:
+		ts.outcome = "answered"
+	}
+	s.histMu.Lock()
+	s.history.Add(llm.Message{Role: llm.RoleAssistant, Content: said})
+	if out.interrupted {
+		s.history.MarkInterrupted(said)
+	}
+	s.histMu.Unlock()
+	caption(s.room.LocalParticipant, s.pub.SID(), segment, said, true)
+	s.logTurn(ts)
+}
+
+// answer streams the model's answer to the conversation, speaking each sentence as
+// soon as it is complete and captioning the answer as it grows. It returns the
+// sentences it queued, once the model has finished.
+func (s *session) answer(ctx context.Context, j *speechJob, ts *turnStats, segment string) (string, error) {
+	s.histMu.Lock()
+	req := llm.Request{Messages: s.history.Messages(agent.SystemMessages(s.cfg.Knowledge, nil)...)}
+	s.histMu.Unlock()
 	var said []string
 	speak := func(sentence string) error {
-		clip, err := s.tts.Synthesize(ctx, sentence)
+		first := len(said) == 0
+		if first {
+			ts.ttsStart = time.Now()
+		}
+		err := s.speakSentence(ctx, j, sentence, func() {
+			if first {
+				ts.ttsFirst = time.Now()
+			}
+		}, func() {
+			if ts.audioOut.IsZero() {
+				ts.audioOut = time.Now()
+			}
+		})
 		if err != nil {
 			return err
 		}
 		said = append(said, sentence)
 		caption(s.room.LocalParticipant, s.pub.SID(), segment, strings.Join(said, " "), false)
-		s.metrics.SpeechSeconds.Add(clip.Duration().Seconds())
-		return s.voice.queue(ctx, clip)
+		return nil
 	}
-	start := time.Now()
+	ts.llmStart = time.Now()
 	chunks := chunker.New(chunker.Config{})
 	err := s.model.Stream(ctx, req, func(d llm.Delta) error {
+		if ts.llmFirst.IsZero() && d.Text != "" {
+			ts.llmFirst = time.Now()
+		}
 		for _, sentence := range chunks.Push(d.Text) {
 			if err := speak(sentence); err != nil {
 				return err
@@ -82,16 +128,14 @@ func (s *session) answer(ctx context.Context, u utterance) error {
 			}
 		}
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil && ctx.Err() == nil {
 		s.metrics.SpeakFailures.Inc()
-		s.log.Error("could not answer", "participant", u.to, "err", err)
+		s.log.Error("could not answer", "participant", ts.participant, "err", err)
 		if len(said) == 0 {
-			_ = speak(Fallback)
+			if ferr := speak(Fallback); ferr != nil {
+				s.log.Error("could not say the fallback", "err", ferr)
+			}
 		}
 	}
-	answer := strings.Join(said, " ")
-	s.history.Add(llm.Message{Role: llm.RoleAssistant, Content: answer})
-	caption(s.room.LocalParticipant, s.pub.SID(), segment, answer, true)
-	s.log.Info("answered", "participant", u.to, "sentences", len(said), "took", time.Since(start).Round(time.Millisecond))
-	return s.voice.wait(ctx)
+	return strings.Join(said, " "), err
 }

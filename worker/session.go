@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/attendant/attendant/pipeline/agent"
 	"github.com/attendant/attendant/pipeline/audio"
+	"github.com/attendant/attendant/pipeline/listen"
 )
 
 type lkLogger = protoLogger.Logger
@@ -46,38 +48,52 @@ type SessionConfig struct {
 	Knowledge agent.Knowledge
 	// HistoryTokens bounds the conversation sent to the model (default 4000).
 	HistoryTokens int
+	// Listen configures each participant's VAD and end of turn.
+	Listen listen.Config
+	// BargeIn lets participants interrupt the assistant by talking over it.
+	BargeIn bool
+	// BackchannelMax is the longest speech over the assistant that may still be a
+	// backchannel; longer speech interrupts without waiting for its transcript.
+	BackchannelMax time.Duration
 }
 
 // session is one connection of the assistant to one room. It owns the goroutines it
 // starts: the speaker loop, and the per-track decoders media-sdk runs, which end when
 // their tracks end or the room is left.
 type session struct {
-	cfg     SessionConfig
-	tts     Synthesizer
-	model   Model // nil: chat is not answered
-	history *agent.History
-	metrics *Metrics
-	log     *slog.Logger
-	lklog   lkLogger
-	greeted *greetedSet
+	cfg        SessionConfig
+	tts        Synthesizer
+	model      Model      // nil: nothing is answered
+	recognizer Recognizer // nil: speech is metered, not understood
+	metrics    *Metrics
+	log        *slog.Logger
+	lklog      lkLogger
+	greeted    *greetedSet
 
-	room   *lksdk.Room
-	voice  *voiceTrack
-	pub    *lksdk.LocalTrackPublication
-	say    chan utterance
-	lost   chan string // disconnection reasons from the SDK
-	mu     sync.Mutex
-	tracks map[string]*remoteInput // by track SID
+	histMu  sync.Mutex
+	history *agent.History
+
+	room    *lksdk.Room
+	voice   *voiceTrack
+	floor   *floor
+	pub     *lksdk.LocalTrackPublication
+	say     chan utterance
+	heard   chan heardEvent
+	holding atomic.Bool // the conversation is holding the assistant's speech
+	lost    chan string // disconnection reasons from the SDK
+	mu      sync.Mutex
+	tracks  map[string]*remoteInput // by track SID
 }
 
-// utterance is one thing for the speaker goroutine to say: a greeting (text) or the
-// answer to a chat question.
+// utterance is one thing for the speaker goroutine to say: a fixed text (a greeting,
+// a fallback) or the answer to a question already in the history.
 type utterance struct {
 	text     string
 	question string
 	after    time.Duration
 	to       string // participant identity
 	name     string // their display name, for the model
+	turn     *turnStats
 }
 
 type remoteInput struct {
@@ -90,6 +106,7 @@ type remoteInput struct {
 func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 	start := time.Now()
 	s.say = make(chan utterance, 16)
+	s.heard = make(chan heardEvent, 256)
 	s.lost = make(chan string, 1)
 	s.tracks = map[string]*remoteInput{}
 
@@ -98,6 +115,7 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 		return err
 	}
 	s.voice = voice
+	s.floor = newFloor(voice.out)
 	defer voice.Close()
 
 	cb := lksdk.NewRoomCallback()
@@ -174,6 +192,17 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 		stopSpeaking()
 		<-speakerDone
 	}()
+	if s.recognizer != nil && s.model != nil {
+		conversing := make(chan struct{})
+		go func() {
+			defer close(conversing)
+			s.converse(speakCtx)
+		}()
+		defer func() {
+			stopSpeaking()
+			<-conversing
+		}()
+	}
 
 	// The SDK resumes a broken connection by itself. When the server went away, a
 	// resume can stall without ever reporting a disconnection, so a connection that
@@ -217,19 +246,11 @@ func (s *session) onParticipantConnected(p *lksdk.RemoteParticipant) {
 	if p.Kind() == lksdk.ParticipantAgent || !s.greeted.add(p.Identity()) {
 		return
 	}
-	name := p.Name()
-	if strings.TrimSpace(name) == "" {
-		name = p.Identity()
-	}
-	text := strings.ReplaceAll(s.cfg.Greeting, "{name}", name)
+	text := strings.ReplaceAll(s.cfg.Greeting, "{name}", displayName(p))
 	if strings.TrimSpace(text) == "" {
 		return
 	}
-	select {
-	case s.say <- utterance{text: text, after: s.cfg.GreetDelay, to: p.Identity()}:
-	default:
-		s.log.Warn("speech queue full; greeting dropped", "participant", p.Identity())
-	}
+	s.enqueue(utterance{text: text, after: s.cfg.GreetDelay, to: p.Identity()})
 }
 
 func (s *session) onParticipantDisconnected(p *lksdk.RemoteParticipant) {
@@ -242,11 +263,22 @@ func (s *session) onTrackSubscribed(track *webrtc.TrackRemote, pub *lksdk.Remote
 		return
 	}
 	id := p.Identity()
-	meter := newLevelMeter(
-		s.metrics.InputLevel.WithLabelValues(s.cfg.Room, id),
-		s.metrics.InputSeconds.WithLabelValues(s.cfg.Room, id),
-	)
-	in, err := lkmedia.NewPCMRemoteTrack(track, meter,
+	h := &hearing{
+		s: s, identity: id, name: displayName(p), track: pub.SID(),
+		meter: newLevelMeter(
+			s.metrics.InputLevel.WithLabelValues(s.cfg.Room, id),
+			s.metrics.InputSeconds.WithLabelValues(s.cfg.Room, id),
+		),
+	}
+	// Other agents are metered but not listened to: assistants do not converse.
+	if s.recognizer != nil && s.model != nil && p.Kind() != lksdk.ParticipantAgent {
+		l, err := listen.New(s.cfg.Listen)
+		if err != nil {
+			s.log.Error("cannot listen to participant", "participant", id, "err", err)
+		}
+		h.l = l
+	}
+	in, err := lkmedia.NewPCMRemoteTrack(track, h,
 		lkmedia.WithTargetSampleRate(InputSampleRate),
 		lkmedia.WithTargetChannels(1),
 		lkmedia.WithLogger(s.lklog))
@@ -271,8 +303,12 @@ func (s *session) onTrackUnsubscribed(_ *webrtc.TrackRemote, pub *lksdk.RemoteTr
 	}
 }
 
-// speak plays queued utterances one after another until ctx ends.
+// speak plays queued utterances one after another until ctx ends. Each is a speech
+// job on the floor, which the conversation can pause, resume or interrupt.
 func (s *session) speak(ctx context.Context) {
+	if err := s.voice.waitBound(ctx); err != nil {
+		return
+	}
 	for {
 		var u utterance
 		select {
@@ -287,32 +323,43 @@ func (s *session) speak(ctx context.Context) {
 			case <-time.After(u.after):
 			}
 		}
-		var err error
-		if u.question != "" {
-			err = s.answer(ctx, u)
-		} else {
-			err = s.utter(ctx, u)
-		}
-		if err != nil && !errors.Is(err, context.Canceled) {
+		jctx, cancel := context.WithCancel(ctx)
+		j := s.floor.begin(cancel)
+		if u.question != "" && s.model != nil {
+			s.respond(jctx, j, u)
+		} else if err := s.utter(jctx, j, u); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 			s.metrics.SpeakFailures.Inc()
 			s.log.Error("could not speak", "participant", u.to, "err", err)
 		}
+		cancel()
 	}
 }
 
-func (s *session) utter(ctx context.Context, u utterance) error {
-	t := time.Now()
-	clip, err := s.tts.Synthesize(ctx, u.text)
+// utter says a fixed text as job j and waits until it has been heard.
+func (s *session) utter(ctx context.Context, j *speechJob, u utterance) error {
+	defer s.floor.end(j)
+	s.floor.mark(j, u.text)
+	if u.turn == nil {
+		s.metrics.Greetings.Inc()
+	}
+	s.log.Info("saying", "participant", u.to, "text", u.text)
+	// The words go out as the assistant's caption as they start to be heard.
+	segment := newSegmentID()
+	err := s.speakSentence(ctx, j, u.text, func() {}, func() {
+		caption(s.room.LocalParticipant, s.pub.SID(), segment, u.text, true)
+	})
 	if err != nil {
 		return err
 	}
-	s.metrics.SynthSeconds.Observe(time.Since(t).Seconds())
-	s.metrics.SpeechSeconds.Add(clip.Duration().Seconds())
-	s.metrics.Greetings.Inc()
-	s.log.Info("greeting", "participant", u.to, "speech", clip.Duration().Round(10*time.Millisecond))
-	// The words go out as the assistant's caption as they start to be heard.
-	caption(s.room.LocalParticipant, s.pub.SID(), newSegmentID(), u.text, true)
-	return s.voice.play(ctx, clip)
+	return s.voice.wait(ctx)
+}
+
+// displayName is the participant's name, or their identity when they have none.
+func displayName(p *lksdk.RemoteParticipant) string {
+	if name := strings.TrimSpace(p.Name()); name != "" {
+		return name
+	}
+	return p.Identity()
 }
 
 // greetedSet remembers who has been greeted, so a rejoin does not greet them again.

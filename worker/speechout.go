@@ -29,6 +29,7 @@ type speechOut struct {
 	playStart time.Time // when pending[0] starts playing
 	held      []int16   // not yet heard, kept while paused
 	paused    bool
+	written   int // samples accepted by Write since the last Clear
 }
 
 func newSpeechOut(sink pcmSink, rate int) *speechOut {
@@ -56,6 +57,7 @@ func (o *speechOut) trim(now time.Time) {
 func (o *speechOut) Write(samples []int16) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.written += len(samples)
 	if o.paused {
 		o.held = append(o.held, samples...)
 		return nil
@@ -106,6 +108,29 @@ func (o *speechOut) Clear() {
 	o.sink.ClearQueue()
 	o.pending, o.held = nil, nil
 	o.paused = false
+	o.written = 0
+}
+
+// Heard is how many samples written since the last Clear have been played out.
+func (o *speechOut) Heard() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.trim(o.now())
+	return o.written - len(o.pending) - len(o.held)
+}
+
+// Written is how many samples were written since the last Clear.
+func (o *speechOut) Written() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.written
+}
+
+// Paused reports whether speech is held by Pause.
+func (o *speechOut) Paused() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.paused
 }
 
 // Remaining is how much speech is still to be heard, held speech included.

@@ -109,3 +109,36 @@ func TestSpeechOutQueuesBehindPlaying(t *testing.T) {
 		t.Errorf("Remaining after a gap = %s; want 100ms", got)
 	}
 }
+
+func TestSpeechOutCountsWhatWasHeard(t *testing.T) {
+	const rate = 1000
+	clock := time.Unix(0, 0)
+	o := newSpeechOut(&recordingSink{}, rate)
+	o.now = func() time.Time { return clock }
+	if err := o.Write(ramp(400, 0)); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(150 * time.Millisecond)
+	if got := o.Heard(); got != 150 {
+		t.Errorf("Heard after 150 ms = %d samples; want 150", got)
+	}
+	o.Pause()
+	if !o.Paused() {
+		t.Error("Paused() = false after Pause")
+	}
+	clock = clock.Add(time.Second)
+	if got := o.Heard(); got != 150 {
+		t.Errorf("Heard while paused = %d; want it to stay 150", got)
+	}
+	if err := o.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(100 * time.Millisecond)
+	if got, w := o.Heard(), o.Written(); got != 250 || w != 400 {
+		t.Errorf("after resuming for 100 ms: heard %d of %d written; want 250 of 400", got, w)
+	}
+	o.Clear()
+	if o.Heard() != 0 || o.Written() != 0 || o.Paused() {
+		t.Error("Clear left counts or the pause behind")
+	}
+}

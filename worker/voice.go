@@ -6,10 +6,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livekit/media-sdk"
 	lkmedia "github.com/livekit/server-sdk-go/v2/pkg/media"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/attendant/attendant/pipeline/audio"
+	"github.com/attendant/attendant/pipeline/tts"
 )
 
 // OutputSampleRate is the rate of the assistant's published audio (Opus's own rate).
@@ -42,23 +44,14 @@ func (t *voiceTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	return p, err
 }
 
-// play queues clip for playout and waits until it has been heard or ctx ends; on ctx
-// end the speech is cleared so the assistant stops at once.
-func (t *voiceTrack) play(ctx context.Context, clip audio.Clip) error {
-	if err := t.queue(ctx, clip); err != nil {
-		return err
-	}
-	return t.wait(ctx)
-}
-
-// queue hands clip to the track after what is already queued, once WebRTC has bound it.
-func (t *voiceTrack) queue(ctx context.Context, clip audio.Clip) error {
+// waitBound returns once WebRTC has bound the track, or when ctx ends.
+func (t *voiceTrack) waitBound(ctx context.Context) error {
 	select {
 	case <-t.bound:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return t.out.Write(audio.Resample(clip, OutputSampleRate).Samples)
 }
 
 // wait returns once everything queued has been heard; when ctx ends first, the speech
@@ -75,4 +68,64 @@ func (t *voiceTrack) wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// jobWriter is the media.PCM16Writer a speech job's audio goes through to the track:
+// each write is refused once the job is interrupted.
+type jobWriter struct {
+	s       *session
+	j       *speechJob
+	onWrite func() // called before the first write
+	wrote   bool
+}
+
+func (w *jobWriter) WriteSample(p media.PCM16Sample) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if !w.wrote && w.onWrite != nil {
+		w.onWrite()
+	}
+	w.wrote = true
+	w.s.metrics.SpeechSeconds.Add(float64(len(p)) / OutputSampleRate)
+	return w.s.floor.write(w.j, p)
+}
+
+func (w *jobWriter) SampleRate() int { return OutputSampleRate }
+func (w *jobWriter) String() string  { return "speech" }
+func (w *jobWriter) Close() error    { return nil }
+
+// speakSentence synthesises text and queues its audio for job j as it is produced,
+// resampled to the track's rate. onAudio is called when the first audio arrives from
+// the synthesizer, onOut when it is first handed to the track.
+func (s *session) speakSentence(ctx context.Context, j *speechJob, text string, onAudio, onOut func()) error {
+	jw := &jobWriter{s: s, j: j, onWrite: onOut}
+	var rw media.PCM16Writer
+	write := func(c audio.Clip) error {
+		if rw == nil {
+			onAudio()
+			rw = media.ResampleWriter(jw, c.SampleRate)
+		}
+		return rw.WriteSample(c.Samples)
+	}
+	start := time.Now()
+	var err error
+	if ss, ok := s.tts.(tts.StreamSynthesizer); ok {
+		err = ss.SynthesizeStream(ctx, text, write)
+	} else {
+		var clip audio.Clip
+		if clip, err = s.tts.Synthesize(ctx, text); err == nil {
+			err = write(clip)
+		}
+	}
+	if rw != nil {
+		// Flush the resampler's tail.
+		if cerr := rw.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		s.metrics.SynthSeconds.Observe(time.Since(start).Seconds())
+	}
+	return err
 }

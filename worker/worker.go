@@ -13,13 +13,17 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/attendant/attendant/internal/logging"
+	"github.com/attendant/attendant/pipeline/listen"
 )
 
 // Config is what a Worker needs.
 type Config struct {
 	Session SessionConfig
-	// Model answers chat messages; nil leaves chat unanswered.
+	// Model answers chat messages and, with Recognizer, speech; nil leaves both
+	// unanswered.
 	Model Model
+	// Recognizer transcribes participants' turns; nil: speech is not listened to.
+	Recognizer Recognizer
 	// ReconnectMax caps the wait between attempts to rejoin after losing the room.
 	ReconnectMax time.Duration
 }
@@ -48,6 +52,18 @@ func New(cfg Config, tts Synthesizer, metrics *Metrics, log *slog.Logger) (*Work
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 5 * time.Second
 	}
+	if cfg.Session.Listen.VAD.SampleRate == 0 {
+		cfg.Session.Listen = listen.DefaultConfig()
+	}
+	if cfg.Session.Listen.VAD.SampleRate != InputSampleRate {
+		return nil, fmt.Errorf("worker: listen sample rate %d; the worker decodes at %d Hz", cfg.Session.Listen.VAD.SampleRate, InputSampleRate)
+	}
+	if _, err := listen.New(cfg.Session.Listen); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	if cfg.Session.BackchannelMax <= 0 {
+		cfg.Session.BackchannelMax = 900 * time.Millisecond
+	}
 	log = log.With("room", cfg.Session.Room, "worker", cfg.Session.Identity)
 	lklog := SDKLogger(log)
 	lksdk.SetLogger(lklog)
@@ -69,7 +85,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
-		s := &session{cfg: w.cfg.Session, tts: w.tts, model: w.cfg.Model, metrics: w.metrics, log: w.log, lklog: w.lklog, greeted: &w.greeted}
+		s := &session{cfg: w.cfg.Session, tts: w.tts, model: w.cfg.Model, recognizer: w.cfg.Recognizer, metrics: w.metrics, log: w.log, lklog: w.lklog, greeted: &w.greeted}
 		err := s.run(ctx, func(took time.Duration) {
 			w.connected.Store(true)
 			if attempt > 0 {

@@ -99,10 +99,11 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	srv.AddCheck("postgres", stack.Postgres.Ready)
 	srv.AddCheck("redis", stack.Redis.Ready)
 	srv.AddCheck("livekit", stack.LiveKit.Ready)
-	w, err := newWorker(c, srv, log)
+	w, closeWorker, err := newWorker(c, srv, log)
 	if err != nil {
 		return err
 	}
+	defer closeWorker()
 	join, err := web.NewJoinHandler(web.JoinConfig{
 		LiveKitURL:        c.LiveKit.URL,
 		APIKey:            c.LiveKit.APIKey,

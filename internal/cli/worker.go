@@ -3,12 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/attendant/attendant/internal/config"
 	"github.com/attendant/attendant/internal/ops"
 	"github.com/attendant/attendant/pipeline/agent"
+	"github.com/attendant/attendant/pipeline/listen"
 	"github.com/attendant/attendant/pipeline/llm"
+	"github.com/attendant/attendant/pipeline/stt"
 	"github.com/attendant/attendant/pipeline/tts"
 	"github.com/attendant/attendant/worker"
 )
@@ -20,10 +23,11 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	srv := ops.New(log)
-	w, err := newWorker(c, srv, log)
+	w, closeWorker, err := newWorker(c, srv, log)
 	if err != nil {
 		return err
 	}
+	defer closeWorker()
 	ln, err := ops.Listen(c.Worker.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("worker.http_addr: %w", err)
@@ -37,17 +41,26 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 }
 
 // newWorker builds the worker from configuration and registers its metrics and
-// readiness check on srv.
-func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (*worker.Worker, error) {
+// readiness check on srv. release frees the providers once the worker has stopped.
+func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (w *worker.Worker, release func(), err error) {
 	synth, err := newSynthesizer(c.TTS)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	model, err := newModel(c.LLM)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	w, err := worker.New(worker.Config{
+	rec, err := newRecognizer(c.STT)
+	if err != nil {
+		return nil, nil, err
+	}
+	release = func() {
+		if c, ok := rec.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+	w, err = worker.New(worker.Config{
 		Session: worker.SessionConfig{
 			URL:        c.LiveKit.URL,
 			APIKey:     c.LiveKit.APIKey,
@@ -58,15 +71,32 @@ func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (*worker.Work
 			Greeting:   c.Worker.Greeting,
 			GreetDelay: c.Worker.GreetDelay,
 			Knowledge:  agent.Knowledge{Instructions: c.Worker.Instructions},
+			Listen:     listenConfig(c.Listen),
+			BargeIn:    c.Listen.BargeIn,
+			// The config's bounds keep it valid for the listener.
+			BackchannelMax: c.Listen.BackchannelMax,
 		},
 		Model:        model,
+		Recognizer:   rec,
 		ReconnectMax: c.Worker.ReconnectMax,
 	}, synth, worker.NewMetrics(srv.Registry), log)
 	if err != nil {
-		return nil, err
+		release()
+		return nil, nil, err
 	}
 	srv.AddCheck("livekit_room", w.Ready)
-	return w, nil
+	return w, release, nil
+}
+
+func listenConfig(c config.Listen) listen.Config {
+	l := listen.DefaultConfig()
+	l.EndOfTurn = c.EndOfTurn
+	l.VAD.MarginDB = c.MarginDB
+	l.VAD.MinLevelDBFS = c.MinLevelDBFS
+	l.VAD.MinSpeech = c.MinSpeech
+	l.VAD.MinSilence = c.MinSilence
+	l.VAD.PrePad = c.PrePad
+	return l
 }
 
 func newSynthesizer(c config.TTS) (worker.Synthesizer, error) {
@@ -76,8 +106,23 @@ func newSynthesizer(c config.TTS) (worker.Synthesizer, error) {
 		cfg.Voice = c.Voice
 		cfg.WordsPerMinute = c.WordsPerMinute
 		return tts.NewEspeak(cfg)
+	case "openai":
+		return tts.NewOpenAI(tts.OpenAIConfig{BaseURL: c.BaseURL, APIKey: c.APIKey, Model: c.Model, Voice: c.OpenAIVoice})
 	default:
 		return nil, fmt.Errorf("tts.provider %q is not known", c.Provider)
+	}
+}
+
+// newRecognizer returns the speech-to-text provider. Pocketsphinx's decoders are
+// loaded when first needed (a quarter of a second each).
+func newRecognizer(c config.STT) (worker.Recognizer, error) {
+	switch c.Provider {
+	case "pocketsphinx":
+		return stt.NewPocketsphinx(stt.PocketsphinxConfig{})
+	case "openai":
+		return stt.NewOpenAI(stt.OpenAIConfig{BaseURL: c.BaseURL, APIKey: c.APIKey, Model: c.Model, Language: c.Language})
+	default:
+		return nil, fmt.Errorf("stt.provider %q is not known", c.Provider)
 	}
 }
 

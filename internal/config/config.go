@@ -27,6 +27,8 @@ type Config struct {
 	LiveKit  LiveKit  `yaml:"livekit"`
 	Database Database `yaml:"database"`
 	Worker   Worker   `yaml:"worker"`
+	Listen   Listen   `yaml:"listen"`
+	STT      STT      `yaml:"stt"`
 	LLM      LLM      `yaml:"llm"`
 	TTS      TTS      `yaml:"tts"`
 	Dev      Dev      `yaml:"dev"`
@@ -76,6 +78,42 @@ type Worker struct {
 	Instructions string `yaml:"instructions"`
 }
 
+// Listen tunes how the assistant hears participants: voice activity, the end of a
+// turn and barge-in.
+type Listen struct {
+	// EndOfTurn is the silence after speech that ends a participant's turn.
+	EndOfTurn time.Duration `yaml:"end_of_turn"`
+	// MarginDB is how far above the adaptive noise floor audio must rise to be speech.
+	MarginDB float64 `yaml:"margin_db"`
+	// MinLevelDBFS is the absolute level speech must also exceed.
+	MinLevelDBFS float64 `yaml:"min_level_dbfs"`
+	// MinSpeech is the voiced time that confirms the start of speech.
+	MinSpeech time.Duration `yaml:"min_speech"`
+	// MinSilence is the unvoiced time that ends a run of speech within a turn.
+	MinSilence time.Duration `yaml:"min_silence"`
+	// PrePad is audio kept from before the onset, so the first word is heard whole.
+	PrePad time.Duration `yaml:"pre_pad"`
+	// BargeIn lets a participant interrupt the assistant by talking over it.
+	BargeIn bool `yaml:"barge_in"`
+	// BackchannelMax is the longest speech over the assistant that may still be a
+	// backchannel ("mm-hm", "okay"); longer speech interrupts without waiting for
+	// its transcript.
+	BackchannelMax time.Duration `yaml:"backchannel_max"`
+}
+
+// STT selects the speech-to-text provider.
+type STT struct {
+	// Provider is pocketsphinx (offline, Debian's pocketsphinx-en-us) or openai (any
+	// OpenAI-compatible /audio/transcriptions endpoint).
+	Provider string `yaml:"provider"`
+	// BaseURL, APIKey and Model address the openai provider.
+	BaseURL string `yaml:"base_url"`
+	APIKey  string `yaml:"api_key"`
+	Model   string `yaml:"model"`
+	// Language is the spoken language as an ISO-639-1 code (openai only).
+	Language string `yaml:"language"`
+}
+
 // LLM selects the model that answers participants.
 type LLM struct {
 	// Provider is extractive (offline: answers with sentences from the instructions and
@@ -89,12 +127,18 @@ type LLM struct {
 
 // TTS selects and configures the text-to-speech provider.
 type TTS struct {
-	// Provider is the provider's name; espeak is the offline default.
+	// Provider is espeak (offline, Debian's espeak-ng) or openai (any OpenAI-compatible
+	// /audio/speech endpoint, streamed as PCM).
 	Provider string `yaml:"provider"`
-	// Voice is the provider's voice name (espeak-ng: a language code such as en-us).
+	// Voice is the espeak-ng voice, a language code such as en-us.
 	Voice string `yaml:"voice"`
-	// WordsPerMinute is the speaking rate.
+	// WordsPerMinute is espeak-ng's speaking rate.
 	WordsPerMinute int `yaml:"words_per_minute"`
+	// BaseURL, APIKey, Model and OpenAIVoice address the openai provider.
+	BaseURL     string `yaml:"base_url"`
+	APIKey      string `yaml:"api_key"`
+	Model       string `yaml:"model"`
+	OpenAIVoice string `yaml:"openai_voice"`
 }
 
 // Dev configures `attendant dev`, the local stack.
@@ -129,8 +173,22 @@ func Default() Config {
 			GreetDelay:   time.Second,
 			Instructions: "You are Attendant, an assistant taking part in this meeting. Answer briefly and plainly.",
 		},
+		Listen: Listen{
+			EndOfTurn:      500 * time.Millisecond,
+			MarginDB:       12,
+			MinLevelDBFS:   -50,
+			MinSpeech:      100 * time.Millisecond,
+			MinSilence:     150 * time.Millisecond,
+			PrePad:         200 * time.Millisecond,
+			BargeIn:        true,
+			BackchannelMax: 900 * time.Millisecond,
+		},
+		STT: STT{Provider: "pocketsphinx", BaseURL: "https://api.openai.com/v1", Model: "whisper-1", Language: "en"},
 		LLM: LLM{Provider: "extractive", BaseURL: "https://api.openai.com/v1", Model: "gpt-4o-mini"},
-		TTS: TTS{Provider: "espeak", Voice: "en-us", WordsPerMinute: 165},
+		TTS: TTS{
+			Provider: "espeak", Voice: "en-us", WordsPerMinute: 165,
+			BaseURL: "https://api.openai.com/v1", Model: "tts-1", OpenAIVoice: "alloy",
+		},
 		Dev: Dev{
 			DataDir:       ".data",
 			HTTPAddr:      "127.0.0.1:8080",
@@ -170,6 +228,7 @@ var (
 	identityRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 	roomRE     = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 	voiceRE    = regexp.MustCompile(`^[A-Za-z0-9+_-]{1,64}$`)
+	langRE     = regexp.MustCompile(`^[a-z]{2}$`)
 )
 
 // Validate checks the configuration and returns every problem found, each naming
@@ -219,32 +278,65 @@ func (c Config) Validate() error {
 	if c.Worker.ReconnectMax < 100*time.Millisecond || c.Worker.ReconnectMax > 5*time.Minute {
 		bad("worker.reconnect_max", "%s must be between 100ms and 5m", c.Worker.ReconnectMax)
 	}
+	l := c.Listen
+	if l.EndOfTurn < 100*time.Millisecond || l.EndOfTurn > 5*time.Second {
+		bad("listen.end_of_turn", "%s must be between 100ms and 5s", l.EndOfTurn)
+	}
+	if !(l.MarginDB >= 1 && l.MarginDB <= 40) {
+		bad("listen.margin_db", "%v must be between 1 and 40", l.MarginDB)
+	}
+	if !(l.MinLevelDBFS >= -90 && l.MinLevelDBFS <= -10) {
+		bad("listen.min_level_dbfs", "%v must be between -90 and -10", l.MinLevelDBFS)
+	}
+	if l.MinSpeech < 10*time.Millisecond || l.MinSpeech > 2*time.Second {
+		bad("listen.min_speech", "%s must be between 10ms and 2s", l.MinSpeech)
+	}
+	if l.MinSilence < 10*time.Millisecond || l.MinSilence > 5*time.Second {
+		bad("listen.min_silence", "%s must be between 10ms and 5s", l.MinSilence)
+	} else if l.MinSilence >= l.EndOfTurn {
+		bad("listen.min_silence", "%s must be shorter than listen.end_of_turn (%s)", l.MinSilence, l.EndOfTurn)
+	}
+	if l.PrePad < 0 || l.PrePad > 2*time.Second {
+		bad("listen.pre_pad", "%s must be between 0s and 2s", l.PrePad)
+	}
+	if l.BackchannelMax < 200*time.Millisecond || l.BackchannelMax > 3*time.Second {
+		bad("listen.backchannel_max", "%s must be between 200ms and 3s", l.BackchannelMax)
+	}
+	switch c.STT.Provider {
+	case "pocketsphinx":
+	case "openai":
+		checkRemote("stt", c.STT.BaseURL, c.STT.APIKey, c.STT.Model, bad)
+		if c.STT.Language != "" && !langRE.MatchString(c.STT.Language) {
+			bad("stt.language", "%q must be an ISO-639-1 code such as en, or empty", c.STT.Language)
+		}
+	default:
+		bad("stt.provider", "%q is not one of pocketsphinx, openai", c.STT.Provider)
+	}
 	switch c.LLM.Provider {
 	case "extractive":
 	case "openai":
-		if u, err := url.Parse(c.LLM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("llm.base_url", "%q must be an http(s) URL such as https://api.openai.com/v1", c.LLM.BaseURL)
-		}
-		if c.LLM.APIKey == "" {
-			bad("llm.api_key", "must be set for the openai provider (ATTENDANT_LLM_API_KEY; any value for servers without keys)")
-		}
-		if c.LLM.Model == "" {
-			bad("llm.model", "must name the model")
-		}
+		checkRemote("llm", c.LLM.BaseURL, c.LLM.APIKey, c.LLM.Model, bad)
 	default:
 		bad("llm.provider", "%q is not one of extractive, openai", c.LLM.Provider)
 	}
 	if len(c.Worker.Instructions) > 20000 {
 		bad("worker.instructions", "is %d bytes; keep it under 20000", len(c.Worker.Instructions))
 	}
-	if c.TTS.Provider != "espeak" {
-		bad("tts.provider", "%q is not a known provider; use espeak", c.TTS.Provider)
-	}
-	if !voiceRE.MatchString(c.TTS.Voice) {
-		bad("tts.voice", "%q must be a voice name such as en-us", c.TTS.Voice)
-	}
-	if c.TTS.WordsPerMinute < 80 || c.TTS.WordsPerMinute > 450 {
-		bad("tts.words_per_minute", "%d must be between 80 and 450", c.TTS.WordsPerMinute)
+	switch c.TTS.Provider {
+	case "espeak":
+		if !voiceRE.MatchString(c.TTS.Voice) {
+			bad("tts.voice", "%q must be an espeak-ng voice such as en-us", c.TTS.Voice)
+		}
+		if c.TTS.WordsPerMinute < 80 || c.TTS.WordsPerMinute > 450 {
+			bad("tts.words_per_minute", "%d must be between 80 and 450", c.TTS.WordsPerMinute)
+		}
+	case "openai":
+		checkRemote("tts", c.TTS.BaseURL, c.TTS.APIKey, c.TTS.Model, bad)
+		if !voiceRE.MatchString(c.TTS.OpenAIVoice) {
+			bad("tts.openai_voice", "%q must be a voice name such as alloy", c.TTS.OpenAIVoice)
+		}
+	default:
+		bad("tts.provider", "%q is not one of espeak, openai", c.TTS.Provider)
 	}
 	if c.Dev.DataDir == "" {
 		bad("dev.data_dir", "must be a folder path such as .data")
@@ -256,6 +348,19 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w:\n  %w", ErrInvalid, joinLines(errs))
+}
+
+// checkRemote checks the address of an OpenAI-compatible provider of stage.
+func checkRemote(stage, baseURL, apiKey, model string, bad func(key, format string, args ...any)) {
+	if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(stage+".base_url", "%q must be an http(s) URL such as https://api.openai.com/v1", baseURL)
+	}
+	if apiKey == "" {
+		bad(stage+".api_key", "must be set for the openai provider (ATTENDANT_%s_API_KEY; any value for servers without keys)", strings.ToUpper(stage))
+	}
+	if model == "" {
+		bad(stage+".model", "must name the model")
+	}
 }
 
 func joinLines(errs []error) error {

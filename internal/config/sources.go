@@ -146,6 +146,12 @@ func (f leaf) set(s string) error {
 			return fmt.Errorf("%w: %s: %q is not a whole number", ErrInvalid, f.key, s)
 		}
 		f.v.SetInt(int64(n))
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %q is not a number", ErrInvalid, f.key, s)
+		}
+		f.v.SetFloat(x)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -131,6 +131,19 @@ func NewWithDetector(cfg Config, d *vad.Detector, t turn.Detector) *Listener {
 // Speaking reports whether the participant is inside a run of speech.
 func (l *Listener) Speaking() bool { return l.vad.Speaking() }
 
+// InTurn reports whether a turn has started and not yet ended.
+func (l *Listener) InTurn() bool { return l.inTurn }
+
+// Pending returns a copy of the current turn's audio so far, from the pre-padding
+// before its first onset; empty between turns. The session transcribes it to tell a
+// backchannel from an interruption before the turn has ended.
+func (l *Listener) Pending() audio.Clip {
+	if !l.inTurn {
+		return audio.Clip{SampleRate: l.rate}
+	}
+	return audio.Clip{SampleRate: l.rate, Samples: append([]int16(nil), l.utterance...)}
+}
+
 // Now is the stream time fed so far.
 func (l *Listener) Now() time.Duration { return l.vad.Now() }
 

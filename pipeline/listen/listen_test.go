@@ -169,3 +169,31 @@ func BenchmarkProcess20ms(b *testing.B) {
 		l.Process(frame)
 	}
 }
+
+func TestPendingIsTheTurnSoFar(t *testing.T) {
+	l := newListener(t)
+	if p := l.Pending(); len(p.Samples) != 0 || l.InTurn() {
+		t.Fatalf("before any speech: pending %d samples, in turn %v; want none", len(p.Samples), l.InTurn())
+	}
+	q := speech(t, "okay")
+	feed(t, l, concat(silence(time.Second), q.Samples, silence(250*time.Millisecond)), 320)
+	if !l.InTurn() {
+		t.Fatal("250ms after speech: not in a turn; want the turn still open")
+	}
+	p := l.Pending()
+	// From the pre-padding before the onset to now: the word and the silence after it.
+	if d := p.Duration(); d < q.Duration() || d > q.Duration()+600*time.Millisecond {
+		t.Errorf("pending is %s for %s of speech; want the speech with padding and the silence since", d, q.Duration())
+	}
+	if lvl := audio.LevelDBFS(p.Samples); lvl < -40 {
+		t.Errorf("pending level %.1f dBFS; want the speech in it", lvl)
+	}
+	p.Samples[0] = 12345
+	if l.Pending().Samples[0] == 12345 {
+		t.Error("Pending shares its samples with the listener; want a copy")
+	}
+	feed(t, l, silence(time.Second), 320)
+	if l.InTurn() || len(l.Pending().Samples) != 0 {
+		t.Error("after the turn ended: still pending audio; want none")
+	}
+}
