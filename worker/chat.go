@@ -92,6 +92,7 @@ func (s *session) answer(ctx context.Context, j *speechJob, ts *turnStats, segme
 		if first {
 			ts.ttsStart = time.Now()
 		}
+		s.floor.mark(j, sentence)
 		err := s.speakSentence(ctx, j, sentence, func() {
 			if first {
 				ts.ttsFirst = time.Now()

@@ -48,9 +48,12 @@ type hold struct {
 	job    uint64 // the floor's job that was paused
 	by     string // who started talking
 	onset  time.Time
+	stop   time.Duration // from the onset to the speech being paused
 	timer  *time.Timer
 	phase  int // 1: waiting for BackchannelMax of speech; 2: waiting for a transcript
-	reason string
+	// turn is the interrupter's finished turn, kept until the hold is decided: a
+	// backchannel's turn is not answered.
+	turn *heardEvent
 }
 
 // conversation is the state the conversation goroutine owns: who is speaking, the
@@ -65,6 +68,7 @@ type conversation struct {
 	backchannel map[string]string
 	results     chan transcript
 	work        sync.WaitGroup
+	ctx         context.Context
 }
 
 // converse runs the conversation until ctx ends: it takes the listeners' events,
@@ -73,7 +77,7 @@ type conversation struct {
 func (s *session) converse(ctx context.Context) {
 	c := &conversation{
 		s: s, speaking: map[string]bool{}, backchannel: map[string]string{},
-		results: make(chan transcript, 16),
+		results: make(chan transcript, 16), ctx: ctx,
 	}
 	defer c.work.Wait()
 	for {
@@ -100,6 +104,8 @@ func (c *conversation) onHeard(ctx context.Context, h heardEvent) {
 	switch h.ev.Kind {
 	case listen.SpeechStarted:
 		c.speaking[h.identity] = true
+		// Speaking on after a backchannel makes the turn more than one.
+		delete(c.backchannel, h.identity)
 		if !cfg.BargeIn || c.hold != nil {
 			return
 		}
@@ -109,10 +115,14 @@ func (c *conversation) onHeard(ctx context.Context, h heardEvent) {
 		}
 		now := time.Now()
 		c.holds++
+		// A run's end is known MinSilence after it, so a run reaching BackchannelMax
+		// is known to be still going only then.
+		longAt := h.at.Add(cfg.BackchannelMax + cfg.Listen.VAD.MinSilence + cfg.Listen.VAD.Frame)
 		c.hold = &hold{id: c.holds, job: job, by: h.identity, onset: h.at, phase: 1,
-			timer: time.NewTimer(max(0, time.Until(h.at.Add(cfg.BackchannelMax))))}
+			timer: time.NewTimer(max(0, time.Until(longAt)))}
 		c.s.holding.Store(true)
 		stop := now.Sub(h.at)
+		c.hold.stop = stop
 		c.s.metrics.BargeInStop.Observe(stop.Seconds())
 		c.s.log.Debug("speech over the assistant; holding", "participant", h.identity, "stop", stop.Round(time.Millisecond))
 	case listen.SpeechStopped:
@@ -129,15 +139,28 @@ func (c *conversation) onHeard(ctx context.Context, h heardEvent) {
 		}
 	case listen.TurnEnded:
 		c.speaking[h.identity] = false
-		if text, ok := c.backchannel[h.identity]; ok {
-			delete(c.backchannel, h.identity)
-			c.s.captionUser(h.track, h.identity, text)
-			c.s.metrics.Turns.WithLabelValues("backchannel").Inc()
+		if c.current() && c.hold.by == h.identity {
+			// Whether this turn was a backchannel is being decided.
+			c.hold.turn = &h
 			return
 		}
-		ts := &turnStats{participant: h.identity, speechEnd: h.at, decided: h.detected, speech: h.ev.Speech}
-		c.transcribe(ctx, h.identity, h.name, h.track, h.ev.Utterance, 0, ts)
+		c.onTurnEnded(ctx, h)
 	}
+}
+
+// onTurnEnded transcribes a finished turn, unless it was a backchannel said over the
+// assistant: that one is only captioned.
+func (c *conversation) onTurnEnded(ctx context.Context, h heardEvent) {
+	if text, ok := c.backchannel[h.identity]; ok {
+		delete(c.backchannel, h.identity)
+		if text != "" {
+			c.s.captionUser(h.track, h.identity, text)
+		}
+		c.s.metrics.Turns.WithLabelValues("backchannel").Inc()
+		return
+	}
+	ts := &turnStats{participant: h.identity, speechEnd: h.at, decided: h.detected, speech: h.ev.Speech}
+	c.transcribe(ctx, h.identity, h.name, h.track, h.ev.Utterance, 0, ts)
 }
 
 // current reports whether the hold still concerns the job speaking now; a hold on a
@@ -194,9 +217,7 @@ func (c *conversation) onTranscript(r transcript) {
 			c.s.log.Warn("could not transcribe speech over the assistant; going on", "participant", r.identity, "err", r.err)
 			c.resume()
 		case text == "" || turn.IsBackchannel(text):
-			if text != "" {
-				c.backchannel[r.identity] = text
-			}
+			c.backchannel[r.identity] = text
 			c.s.metrics.BargeInResumes.Inc()
 			c.s.log.Info("backchannel; going on", "participant", r.identity, "text", text)
 			c.resume()
@@ -236,19 +257,25 @@ func (c *conversation) resume() {
 }
 
 func (c *conversation) interrupt(reason string) {
-	if c.s.floor.interrupt(c.hold.job, time.Since(c.hold.onset)) {
+	if c.s.floor.interrupt(c.hold.job, c.hold.stop) {
 		c.s.metrics.Interruptions.Inc()
 		c.s.log.Info("interrupted", "participant", c.hold.by, "reason", reason)
 	}
 	c.release()
 }
 
+// release ends the hold; a turn it kept back is handled now.
 func (c *conversation) release() {
-	if c.hold != nil {
-		c.hold.timer.Stop()
-		c.hold = nil
-	}
+	h := c.hold
+	c.hold = nil
 	c.s.holding.Store(false)
+	if h == nil {
+		return
+	}
+	h.timer.Stop()
+	if h.turn != nil && c.ctx.Err() == nil {
+		c.onTurnEnded(c.ctx, *h.turn)
+	}
 }
 
 // onTurn handles a finished turn's transcript: it is captioned and kept in the

@@ -29,7 +29,7 @@ type speechJob struct {
 	sentences   []sentenceMark
 	interrupted bool
 	heardText   string        // what was heard before the interruption
-	stop        time.Duration // from the interrupter's onset to the interruption
+	stop        time.Duration // from the interrupter's onset to the speech pausing
 }
 
 // jobOutcome is how a speech job ended.
@@ -118,7 +118,7 @@ func (f *floor) resume(id uint64) error {
 
 // interrupt stops job id for good: its speech is dropped, its model and speech
 // requests are cancelled, and it is marked as cut off after what was heard. stop is
-// the time since the interrupter started talking, for the turn's log line.
+// how long after the interrupter's onset the speech paused, for the turn's log line.
 func (f *floor) interrupt(id uint64, stop time.Duration) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,0 +1,325 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/attendant/attendant/internal/devstack"
+	"github.com/attendant/attendant/internal/openaifake"
+	"github.com/attendant/attendant/internal/talker"
+	"github.com/attendant/attendant/internal/testenv"
+	"github.com/attendant/attendant/pipeline/audio"
+	"github.com/attendant/attendant/pipeline/llm"
+	"github.com/attendant/attendant/pipeline/stt"
+	"github.com/attendant/attendant/pipeline/tts"
+	"github.com/attendant/attendant/worker"
+)
+
+// loud is the level above which the assistant is heard at the participant.
+const loud = -40
+
+// voiceRig is a worker answering speech in a room, with fake OpenAI-compatible
+// speech-to-text, model and text-to-speech servers.
+type voiceRig struct {
+	lk       *devstack.LiveKit
+	room     string
+	stt, llm *openaifake.Server
+	metrics  *worker.Metrics
+}
+
+func startVoiceWorker(t *testing.T, reply, transcript string) *voiceRig {
+	t.Helper()
+	testenv.Integration(t)
+	r := &voiceRig{
+		lk:   testenv.Shared(t).LiveKit,
+		room: newRoomName(t),
+		stt:  openaifake.New(openaifake.Options{Transcript: transcript}),
+		llm:  openaifake.New(openaifake.Options{Reply: reply}),
+	}
+	speech := openaifake.New(openaifake.Options{})
+	t.Cleanup(func() { r.stt.Close(); r.llm.Close(); speech.Close() })
+	rec, err := stt.NewOpenAI(stt.OpenAIConfig{BaseURL: r.stt.URL, APIKey: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: r.llm.URL, APIKey: "test", Model: "fake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synth, err := tts.NewOpenAI(tts.OpenAIConfig{BaseURL: speech.URL, APIKey: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.metrics = worker.NewMetrics(prometheus.NewRegistry())
+	w, err := worker.New(worker.Config{
+		Session: worker.SessionConfig{
+			URL: r.lk.URL(), APIKey: r.lk.APIKey, APISecret: r.lk.APISecret,
+			Room: r.room, Identity: "assistant", Name: "Assistant",
+			BargeIn: true,
+		},
+		ReconnectMax: time.Second,
+		Model:        model,
+		Recognizer:   rec,
+	}, synth, r.metrics, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// join brings a participant into the rig's room and waits for the assistant's voice.
+func (r *voiceRig) join(t *testing.T, identity, name string) *talker.Talker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tk, err := talker.Join(ctx, talker.Config{
+		URL: r.lk.URL(), APIKey: r.lk.APIKey, APISecret: r.lk.APISecret,
+		Room: r.room, Identity: identity, Name: name,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tk.Close)
+	if err := tk.WaitAssistant(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// spoken synthesises text with espeak-ng at 16 kHz, without its leading and trailing
+// silence, so the speech starts with the clip.
+func spoken(t *testing.T, text string) audio.Clip {
+	t.Helper()
+	out, err := exec.Command("espeak-ng", "--stdout", "-v", "en-us", text).Output()
+	if err != nil {
+		t.Fatalf("espeak-ng: %v", err)
+	}
+	c, err := audio.DecodeWAV(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = audio.Resample(c, 16000)
+	quiet := func(i int) bool { return c.Samples[i] < 300 && c.Samples[i] > -300 }
+	start, end := 0, len(c.Samples)
+	for start < end && quiet(start) {
+		start++
+	}
+	for end > start && quiet(end-1) {
+		end--
+	}
+	c.Samples = c.Samples[start:end]
+	return c
+}
+
+func finalFrom(identity string) func(talker.Caption) bool {
+	return func(c talker.Caption) bool {
+		return c.Final && c.Attrs[worker.AttrSpeaker] == identity
+	}
+}
+
+func waitCtx(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestSpokenQuestionIsAnsweredAloud(t *testing.T) {
+	const question = "What are the opening hours?"
+	const reply = "We open at nine in the morning. We close at five."
+	r := startVoiceWorker(t, reply, question)
+	tk := r.join(t, "alice", "Alice")
+
+	said, err := tk.Say(waitCtx(t, 5*time.Second), spoken(t, "What are the opening hours"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := waitCtx(t, 20*time.Second)
+	heard, err := tk.Assistant().SoundAfter(ctx, said.End, loud)
+	if err != nil {
+		t.Fatalf("no answer heard: %v", err)
+	}
+	t.Logf("voice to voice at the participant: %s (end-of-turn silence 500ms included)", heard.Sub(said.End).Round(time.Millisecond))
+
+	// Captions of both sides: the participant's words, attributed to their track, and
+	// the assistant's whole answer, which is what the model streamed.
+	user, err := tk.WaitCaption(ctx, finalFrom("alice"))
+	if err != nil {
+		t.Fatalf("no caption of the question: %v (captions %+v)", err, tk.Captions())
+	}
+	if user.Text != question || user.Track != tk.MicSID() {
+		t.Errorf("question caption %q on track %q; want %q on the microphone %q", user.Text, user.Track, question, tk.MicSID())
+	}
+	answer, err := tk.WaitCaption(ctx, finalFrom("assistant"))
+	if err != nil {
+		t.Fatalf("no caption of the answer: %v", err)
+	}
+	if answer.Text != reply {
+		t.Errorf("answer caption %q; want the model's reply %q", answer.Text, reply)
+	}
+	if _, err := tk.Assistant().SilenceAfter(ctx, heard, loud, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// About 60 ms of fake speech per character of the reply was heard.
+	want := time.Duration(len(reply)) * openaifake.SpeechPerChar
+	if got := tk.Assistant().Loud(heard.Add(-50*time.Millisecond), time.Now(), loud); got < want*8/10 {
+		t.Errorf("heard %s of answer; want about %s", got, want)
+	}
+
+	// The model was asked with the transcript, attributed to the speaker.
+	reqs := r.llm.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d chat requests; want 1", len(reqs))
+	}
+	if body := reqs[0].Body; !strings.Contains(toJSON(t, body), question) || !strings.Contains(toJSON(t, body), "Alice") {
+		t.Errorf("chat request %s lacks the question or its speaker", toJSON(t, body))
+	}
+	if n := testutil.ToFloat64(r.metrics.Turns.WithLabelValues("answered")); n != 1 {
+		t.Errorf("answered turns = %v; want 1", n)
+	}
+	if n := testutil.CollectAndCount(r.metrics.VoiceToVoice); n != 1 {
+		t.Errorf("voice-to-voice histogram has %d series; want 1", n)
+	}
+}
+
+func TestTalkingOverTheAssistantStopsIt(t *testing.T) {
+	reply := strings.Repeat("This is a long answer that goes on for a while. ", 6)
+	reply = strings.TrimSpace(reply)
+	r := startVoiceWorker(t, reply, "Tell me everything.")
+	tk := r.join(t, "bob", "Bob")
+
+	said, err := tk.Say(waitCtx(t, 5*time.Second), spoken(t, "Tell me everything"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := waitCtx(t, 30*time.Second)
+	heard, err := tk.Assistant().SoundAfter(ctx, said.End, loud)
+	if err != nil {
+		t.Fatalf("no answer heard: %v", err)
+	}
+	// A second into the answer, Bob talks over it.
+	time.Sleep(time.Until(heard.Add(time.Second)))
+	r.stt.SetOptions(openaifake.Options{Transcript: "Wait, stop, I have another question."})
+	r.llm.SetOptions(openaifake.Options{Reply: "Sure, go ahead."})
+	over, err := tk.Say(ctx, spoken(t, "Wait, stop, I have another question"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := tk.Assistant().SilenceAfter(ctx, over.Start, loud, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := stopped.Sub(over.Start)
+	t.Logf("assistant silent %s after the participant started talking over it", stop.Round(time.Millisecond))
+	if stop > 300*time.Millisecond {
+		t.Errorf("assistant stopped %s after the participant's onset; want within 300ms", stop)
+	}
+	// It stays stopped while Bob talks, then answers his new question.
+	if loudWhile := tk.Assistant().Loud(stopped, over.End, loud); loudWhile > 100*time.Millisecond {
+		t.Errorf("assistant was heard for %s while the participant was talking", loudWhile)
+	}
+	cut, err := tk.WaitCaption(ctx, finalFrom("assistant"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cut.Text == reply || !strings.HasPrefix(reply, cut.Text) {
+		t.Errorf("final caption of the interrupted answer %q; want the part heard, a prefix of the reply", cut.Text)
+	}
+	if _, err := tk.Assistant().SoundAfter(ctx, over.End, loud); err != nil {
+		t.Fatalf("the new question was not answered: %v", err)
+	}
+	if n := testutil.ToFloat64(r.metrics.Interruptions); n != 1 {
+		t.Errorf("interruptions = %v; want 1", n)
+	}
+	// The model's next request records the answer as cut off after what was heard.
+	waitFor(t, 10*time.Second, "a second chat request", func() bool { return len(r.llm.Requests()) == 2 })
+	second := toJSON(t, r.llm.Requests()[1].Body)
+	if !strings.Contains(second, "interrupted") || !strings.Contains(second, "another question") {
+		t.Errorf("second chat request %s does not record the interruption and the new question", second)
+	}
+}
+
+func TestBackchannelDoesNotStopTheAssistant(t *testing.T) {
+	reply := strings.TrimSpace(strings.Repeat("Here is a detailed answer with several sentences. ", 4))
+	r := startVoiceWorker(t, reply, "Explain it to me.")
+	tk := r.join(t, "carol", "Carol")
+
+	said, err := tk.Say(waitCtx(t, 5*time.Second), spoken(t, "Explain it to me"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := waitCtx(t, 40*time.Second)
+	heard, err := tk.Assistant().SoundAfter(ctx, said.End, loud)
+	if err != nil {
+		t.Fatalf("no answer heard: %v", err)
+	}
+	time.Sleep(time.Until(heard.Add(time.Second)))
+	r.stt.SetOptions(openaifake.Options{Transcript: "Mm-hm."})
+	bc, err := tk.Say(ctx, spoken(t, "mm hm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := tk.WaitCaption(ctx, finalFrom("assistant"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Text != reply {
+		t.Errorf("answer caption %q; want the whole reply %q: a backchannel must not cut it", final.Text, reply)
+	}
+	// The answer pauses while the backchannel is told from an interruption, then
+	// goes on from where it paused: all of it is heard.
+	end, err := tk.Assistant().SilenceAfter(ctx, bc.End, loud, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Duration(len(reply)) * openaifake.SpeechPerChar
+	if got := tk.Assistant().Loud(heard.Add(-50*time.Millisecond), end, loud); got < want*9/10 {
+		t.Errorf("heard %s of the answer; want all of it, about %s", got, want)
+	}
+	gaps := tk.Assistant().Gaps(heard, end, loud, 150*time.Millisecond)
+	if len(gaps) != 1 {
+		t.Errorf("the answer paused %d times (%v); want once, for the backchannel", len(gaps), gaps)
+	}
+	for _, g := range gaps {
+		t.Logf("the assistant paused for %s for a %s backchannel", g.Duration().Round(time.Millisecond), bc.End.Sub(bc.Start).Round(time.Millisecond))
+		if g.Duration() > bc.End.Sub(bc.Start)+time.Second {
+			t.Errorf("paused for %s; want the backchannel's length and less than a second more", g.Duration())
+		}
+	}
+	if n := testutil.ToFloat64(r.metrics.Interruptions); n != 0 {
+		t.Errorf("interruptions = %v; want 0", n)
+	}
+	if n := testutil.ToFloat64(r.metrics.BargeInResumes); n != 1 {
+		t.Errorf("barge-in resumes = %v; want 1 (the backchannel)", n)
+	}
+	// The backchannel is captioned but not answered.
+	if _, err := tk.WaitCaption(ctx, func(c talker.Caption) bool { return finalFrom("carol")(c) && c.Text == "Mm-hm." }); err != nil {
+		t.Errorf("backchannel not captioned: %v", err)
+	}
+	if n := len(r.llm.Requests()); n != 1 {
+		t.Errorf("%d chat requests; want 1: a backchannel is not a question", n)
+	}
+}
+
+func toJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
