@@ -50,6 +50,7 @@ type Summary struct {
 	Min     float64   `json:"min"`
 	P50     float64   `json:"p50"`
 	P95     float64   `json:"p95"`
+	P99     float64   `json:"p99"`
 	Max     float64   `json:"max"`
 	Mean    float64   `json:"mean"`
 }
@@ -71,7 +72,7 @@ func Summarize(samples []float64) Summary {
 		return sorted[max(i, 0)]
 	}
 	s.Min, s.Max = sorted[0], sorted[len(sorted)-1]
-	s.P50, s.P95 = rank(0.50), rank(0.95)
+	s.P50, s.P95, s.P99 = rank(0.50), rank(0.95), rank(0.99)
 	s.Mean = sum / float64(len(sorted))
 	return s
 }
@@ -177,8 +178,10 @@ func (r JoinReport) WriteText(w io.Writer) {
 }
 
 // WriteJSON writes the report to path.
-func (r JoinReport) WriteJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+func (r JoinReport) WriteJSON(path string) error { return writeJSON(path, r) }
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (s *session) respond(ctx context.Context, j *speechJob, u utterance) {
 		s.history.MarkInterrupted(said)
 	}
 	s.histMu.Unlock()
-	caption(s.room.LocalParticipant, s.pub.SID(), segment, said, true)
+	s.caption(segment, said, true)
 	s.logTurn(ts)
 }
 
@@ -106,7 +106,7 @@ func (s *session) answer(ctx context.Context, j *speechJob, ts *turnStats, segme
 			return err
 		}
 		said = append(said, sentence)
-		caption(s.room.LocalParticipant, s.pub.SID(), segment, strings.Join(said, " "), false)
+		s.caption(segment, strings.Join(said, " "), false)
 		return nil
 	}
 	ts.llmStart = time.Now()

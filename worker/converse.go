@@ -354,7 +354,7 @@ func fields(s string) []string {
 // captionUser publishes a participant's final transcript as the caption of their
 // microphone track.
 func (s *session) captionUser(track, identity, text string) {
-	captionFor(s.room.LocalParticipant, track, identity, newSegmentID(), text, true)
+	s.captions.send(track, identity, newSegmentID(), text, true)
 }
 
 // enqueue hands an utterance to the speaker goroutine.

@@ -3,12 +3,14 @@ package worker_test
 import (
 	"context"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/attendant/attendant/internal/testenv"
 	"github.com/attendant/attendant/pipeline/tts"
 	"github.com/attendant/attendant/worker"
 )
@@ -22,21 +24,21 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-// A hundred sessions join and leave in one process: goroutines come back to where
-// they started (testenv.Main also runs goleak at the end) and the heap does not grow
-// with the number of sessions.
+// A hundred sessions join and leave in one process while a participant keeps asking
+// questions, so each session runs the whole voice pipeline (listening, transcribing,
+// answering, being cut off by the session's end): goroutines come back to where they
+// started (testenv.Main also runs goleak at the end) and the heap does not grow with
+// the number of sessions.
 func TestHundredSessionsLeaveNothingBehind(t *testing.T) {
-	lk := testenv.Shared(t).LiveKit
-	room := newRoomName(t)
+	r := startVoiceRig(t, "Sure. The office opens at nine.", "When does the office open?")
 	synth, err := tts.NewEspeak(tts.DefaultEspeakConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	session := func() {
-		w, err := worker.New(worker.Config{Session: worker.SessionConfig{
-			URL: lk.URL(), APIKey: lk.APIKey, APISecret: lk.APISecret,
-			Room: room, Identity: "assistant", Name: "Assistant",
-		}}, synth, worker.NewMetrics(prometheus.NewRegistry()), testLogger(t))
+	metrics := worker.NewMetrics(prometheus.NewRegistry())
+	// Most sessions hear part of a question; every twentieth stays for a whole turn.
+	session := func(stay time.Duration) {
+		w, err := worker.New(r.config(), synth, metrics, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,36 +46,79 @@ func TestHundredSessionsLeaveNothingBehind(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- w.Run(ctx) }()
 		waitFor(t, 20*time.Second, "the session to join", func() bool { return w.Ready(ctx) == nil })
+		time.Sleep(stay)
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("Run = %v", err)
 		}
 	}
-	base := runtime.NumGoroutine()
-	// settle waits until the goroutines are back to the count before any session
-	// (pion ends some of a closed connection's goroutines seconds later) and returns
-	// the count; it gives up after 30 s.
-	settle := func() int {
+	// A participant asks a question every 1.5 s for as long as the test runs.
+	tk := r.join(t, "dave", "Dave", false)
+	question := spoken(t, "When does the office open")
+	talking, stopTalking := context.WithCancel(context.Background())
+	talked := make(chan struct{})
+	go func() {
+		defer close(talked)
+		for {
+			if _, err := tk.SayAndWait(talking, question); err != nil {
+				return
+			}
+			select {
+			case <-talking.Done():
+				return
+			case <-time.After(700 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() { stopTalking(); <-talked }()
+	// settle waits until the goroutine count is at most target (pion ends some of a
+	// closed connection's goroutines seconds later), or, with target < 0, until it
+	// has not changed for two seconds; it gives up after 30 s and returns the count.
+	settle := func(target int) int {
 		deadline := time.Now().Add(30 * time.Second)
-		for runtime.NumGoroutine() > base+5 && time.Now().Before(deadline) {
+		last, since := runtime.NumGoroutine(), time.Now()
+		for time.Now().Before(deadline) {
+			n := runtime.NumGoroutine()
+			if target >= 0 && n <= target || target < 0 && time.Since(since) >= 2*time.Second {
+				break
+			}
+			if n != last {
+				last, since = n, time.Now()
+			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		return runtime.NumGoroutine()
 	}
-
-	for range 10 { // warm up: caches, pools and the SDK's one-time state
-		session()
+	stay := func(i int) time.Duration {
+		if i%20 == 0 {
+			return 3 * time.Second
+		}
+		return 400 * time.Millisecond
 	}
-	g0, h0 := settle(), heapInUse()
-	for range 100 {
-		session()
+	// Warm up first: connection pools to the providers, caches and the SDK's one-time
+	// state are there after the first sessions and stay.
+	for i := range 10 {
+		session(stay(i))
 	}
-	g1, h1 := settle(), heapInUse()
-	if g1 > base+5 {
-		t.Errorf("%d goroutines 30 s after 110 sessions ended; %d before the first: sessions leave goroutines behind", g1, base)
+	g0, h0 := settle(-1), heapInUse()
+	for i := range 100 {
+		session(stay(i))
+	}
+	g1, h1 := settle(g0+5), heapInUse()
+	if g1 > g0+5 {
+		t.Errorf("%d goroutines after 100 more sessions ended; %d before them: sessions leave goroutines behind", g1, g0)
+		var buf strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		t.Log(buf.String())
 	}
 	if grown := int64(h1) - int64(h0); grown > 4<<20 {
 		t.Errorf("heap in use grew by %d KiB over 100 sessions (from %d KiB); want it flat", grown>>10, h0>>10)
 	}
 	t.Logf("100 sessions: goroutines %d → %d, heap in use %d → %d KiB", g0, g1, h0>>10, h1>>10)
+	if n := testutil.ToFloat64(metrics.InputSeconds.WithLabelValues(r.room, "dave")); n < 20 {
+		t.Errorf("the sessions heard %.1f s of the participant; want the voice path exercised", n)
+	}
+	if n := histCount(metrics.STTSeconds); n == 0 {
+		t.Error("no turn was transcribed; want the voice path exercised")
+	}
 }

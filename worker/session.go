@@ -73,16 +73,17 @@ type session struct {
 	histMu  sync.Mutex
 	history *agent.History
 
-	room    *lksdk.Room
-	voice   *voiceTrack
-	floor   *floor
-	pub     *lksdk.LocalTrackPublication
-	say     chan utterance
-	heard   chan heardEvent
-	holding atomic.Bool // the conversation is holding the assistant's speech
-	lost    chan string // disconnection reasons from the SDK
-	mu      sync.Mutex
-	tracks  map[string]*remoteInput // by track SID
+	room     *lksdk.Room
+	voice    *voiceTrack
+	floor    *floor
+	pub      *lksdk.LocalTrackPublication
+	say      chan utterance
+	captions *captioner
+	heard    chan heardEvent
+	holding  atomic.Bool // the conversation is holding the assistant's speech
+	lost     chan string // disconnection reasons from the SDK
+	mu       sync.Mutex
+	tracks   map[string]*remoteInput // by track SID
 }
 
 // utterance is one thing for the speaker goroutine to say: a fixed text (a greeting,
@@ -167,6 +168,7 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 		return fmt.Errorf("%w: publish voice: %v", ErrJoin, err)
 	}
 	s.pub = pub
+	s.captions = &captioner{lp: room.LocalParticipant}
 	took := time.Since(start)
 	s.metrics.JoinSeconds.Observe(took.Seconds())
 	s.metrics.Connected.WithLabelValues(s.cfg.Room).Set(1)
@@ -230,8 +232,12 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 	}
 }
 
-// leave disconnects from the room and ends every remote track decoder.
+// leave disconnects from the room, once the captions being sent are out, and ends
+// every remote track decoder.
 func (s *session) leave() {
+	if s.captions != nil && !s.captions.drain(2*time.Second) {
+		s.log.Warn("left the room with captions still being sent")
+	}
 	s.room.Disconnect()
 	s.mu.Lock()
 	for sid, in := range s.tracks {
@@ -346,7 +352,7 @@ func (s *session) utter(ctx context.Context, j *speechJob, u utterance) error {
 	// The words go out as the assistant's caption as they start to be heard.
 	segment := newSegmentID()
 	err := s.speakSentence(ctx, j, u.text, func() {}, func() {
-		caption(s.room.LocalParticipant, s.pub.SID(), segment, u.text, true)
+		s.caption(segment, u.text, true)
 	})
 	if err != nil {
 		return err

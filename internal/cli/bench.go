@@ -4,29 +4,42 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/attendant/attendant/bench"
 	"github.com/attendant/attendant/internal/config"
 	"github.com/attendant/attendant/internal/devstack"
+	"github.com/attendant/attendant/pipeline/audio"
+	"github.com/attendant/attendant/pipeline/tts"
 	"github.com/attendant/attendant/worker"
 )
 
+const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
+
 func runBench(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "join" {
-		return fmt.Errorf("%w: attendant bench join [--n 20] [--out FILE.json] [--livekit.url URL ...]", errUsage)
+	if len(args) == 0 || (args[0] != "join" && args[0] != "pipeline") {
+		return fmt.Errorf("%w: %s", errUsage, benchUsage)
 	}
-	fs := newFlagSet("bench join", e)
-	n := fs.Int("n", 20, "number of joins to measure")
+	scenario := args[0]
+	fs := newFlagSet("bench "+scenario, e)
+	n := fs.Int("n", 20, "join: number of joins to measure")
+	turns := fs.Int("turns", 20, "pipeline: turns per session")
+	sessions := fs.Int("sessions", 1, "pipeline: rooms run at once")
+	sttDelay := fs.Duration("stt-delay", 100*time.Millisecond, "pipeline: fake speech-to-text delay")
+	llmDelay := fs.Duration("llm-delay", 300*time.Millisecond, "pipeline: fake model time to first token")
+	ttsDelay := fs.Duration("tts-delay", 150*time.Millisecond, "pipeline: fake text-to-speech time to first byte")
 	out := fs.String("out", "", "write the report as JSON to this file")
 	o := config.RegisterFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	if *n < 1 || *turns < 1 || *sessions < 1 || *sessions > 50 || *sttDelay < 0 || *llmDelay < 0 || *ttsDelay < 0 {
+		return fmt.Errorf("%w: --n and --turns must be at least 1, --sessions 1..50, delays not negative", errUsage)
+	}
 	// Without a LiveKit to point at, the benchmark starts its own on loopback.
 	own := os.Getenv("ATTENDANT_LIVEKIT_API_KEY") == "" && !flagGiven(fs, "livekit.api_key")
-	var stack *devstack.Stack
 	if own {
 		dir, err := os.MkdirTemp("", "attendant-bench-")
 		if err != nil {
@@ -39,7 +52,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		stack, err = devstack.Start(ctx, devstack.Options{Dir: dir, LiveKitBinary: c.Dev.LiveKitBinary, LiveKit: true,
+		stack, err := devstack.Start(ctx, devstack.Options{Dir: dir, LiveKitBinary: c.Dev.LiveKitBinary, LiveKit: true,
 			APIKey: c.LiveKit.APIKey, APISecret: c.LiveKit.APISecret, Logger: log})
 		if err != nil {
 			return err
@@ -51,22 +64,46 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	synth, err := newSynthesizer(c.TTS)
-	if err != nil {
-		return err
+	type report interface {
+		WriteText(io.Writer)
+		WriteJSON(string) error
 	}
-	rep, err := bench.Join(ctx, bench.JoinOptions{
-		N: *n,
-		Session: worker.SessionConfig{
+	var rep report
+	switch scenario {
+	case "join":
+		synth, err := newSynthesizer(c.TTS)
+		if err != nil {
+			return err
+		}
+		r, err := bench.Join(ctx, bench.JoinOptions{
+			N: *n,
+			Session: worker.SessionConfig{
+				URL: c.LiveKit.URL, APIKey: c.LiveKit.APIKey, APISecret: c.LiveKit.APISecret,
+				Room: "bench-join-" + time.Now().Format("150405"), Identity: c.Worker.Identity, Name: c.Worker.Name,
+				Greeting: c.Worker.Greeting, GreetDelay: c.Worker.GreetDelay,
+			},
+			TTS:    synth,
+			Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		rep = r
+	case "pipeline":
+		question, err := benchQuestion(ctx)
+		if err != nil {
+			return err
+		}
+		r, err := bench.Pipeline(ctx, bench.PipelineOptions{
+			Turns: *turns, Sessions: *sessions,
 			URL: c.LiveKit.URL, APIKey: c.LiveKit.APIKey, APISecret: c.LiveKit.APISecret,
-			Room: "bench-join-" + time.Now().Format("150405"), Identity: c.Worker.Identity, Name: c.Worker.Name,
-			Greeting: c.Worker.Greeting, GreetDelay: c.Worker.GreetDelay,
-		},
-		TTS:    synth,
-		Logger: log,
-	})
-	if err != nil {
-		return err
+			STTDelay: *sttDelay, LLMDelay: *llmDelay, TTSDelay: *ttsDelay,
+			EndOfTurn: c.Listen.EndOfTurn, Question: question, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		rep = r
 	}
 	rep.WriteText(e.stdout)
 	if *out != "" {
@@ -76,6 +113,20 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "report written to %s\n", *out)
 	}
 	return nil
+}
+
+// benchQuestion is the participant's spoken question: espeak-ng's voice at 16 kHz,
+// without the silence around it, so the clip's end is the end of speech.
+func benchQuestion(ctx context.Context) (audio.Clip, error) {
+	synth, err := tts.NewEspeak(tts.DefaultEspeakConfig())
+	if err != nil {
+		return audio.Clip{}, err
+	}
+	clip, err := synth.Synthesize(ctx, "What are the opening hours")
+	if err != nil {
+		return audio.Clip{}, err
+	}
+	return audio.Trim(audio.Resample(clip, 16000), 300), nil
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

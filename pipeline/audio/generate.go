@@ -51,3 +51,19 @@ func samplesIn(d time.Duration, rate int) int {
 	secs, rem := int64(d/time.Second), int64(d%time.Second)
 	return int(secs*int64(rate) + rem*int64(rate)/int64(time.Second))
 }
+
+// Trim returns c without its leading and trailing quiet: the samples whose magnitude
+// stays below threshold (full scale is 32767). The result shares c's samples; a clip
+// that is quiet throughout becomes empty.
+func Trim(c Clip, threshold int16) Clip {
+	quiet := func(v int16) bool { return v < threshold && v > -threshold }
+	start, end := 0, len(c.Samples)
+	for start < end && quiet(c.Samples[start]) {
+		start++
+	}
+	for end > start && quiet(c.Samples[end-1]) {
+		end--
+	}
+	c.Samples = c.Samples[start:end]
+	return c
+}

@@ -89,3 +89,14 @@ func TestFramesIndependent(t *testing.T) {
 		t.Errorf("Frames shares memory with the clip")
 	}
 }
+
+func TestTrim(t *testing.T) {
+	c := Clip{SampleRate: 1000, Samples: []int16{0, 5, -5, 400, 20, -300, 3, 0}}
+	got := Trim(c, 300)
+	if want := []int16{400, 20, -300}; !slices.Equal(got.Samples, want) || got.SampleRate != 1000 {
+		t.Errorf("Trim = %v at %d Hz; want %v at 1000 Hz", got.Samples, got.SampleRate, want)
+	}
+	if q := Trim(Clip{SampleRate: 8000, Samples: []int16{1, -2, 3}}, 300); len(q.Samples) != 0 {
+		t.Errorf("Trim of a quiet clip kept %v; want nothing", q.Samples)
+	}
+}

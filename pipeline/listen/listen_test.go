@@ -21,18 +21,8 @@ func speech(t *testing.T, text string) audio.Clip {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = audio.Resample(c, rate)
 	// espeak-ng pads its output with silence; tests place their own pauses.
-	loud := func(i int) bool { return c.Samples[i] > 300 || c.Samples[i] < -300 }
-	start, end := 0, len(c.Samples)
-	for start < end && !loud(start) {
-		start++
-	}
-	for end > start && !loud(end-1) {
-		end--
-	}
-	c.Samples = c.Samples[start:end]
-	return c
+	return audio.Trim(audio.Resample(c, rate), 300)
 }
 
 func silence(d time.Duration) []int16 { return make([]int16, int(d*rate/time.Second)) }
