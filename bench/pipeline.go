@@ -267,6 +267,12 @@ func pipelineSession(ctx context.Context, o PipelineOptions, room string, n int)
 			"voice_to_voice_ms", v2v[len(v2v)-1], "barge_in_stop_ms", stops[len(stops)-1])
 		said = over
 	}
+	// The last interruption is settled once its question is answered.
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := tk.Assistant().SoundAfter(tctx, said.End, loud); err != nil {
+		return v2v, stops, fmt.Errorf("the last question was not answered: %w", err)
+	}
 	return v2v, stops, nil
 }
 

@@ -39,6 +39,10 @@ const DefaultTokenTTL = time.Hour
 // through the join page; a random hexadecimal suffix follows it.
 const GuestIdentityPrefix = "guest-"
 
+// MaxChatLength is the most characters the join page lets a person send in
+// one chat message.
+const MaxChatLength = 2000
+
 // maxFormBytes bounds the body of a POST /token request.
 const maxFormBytes = 8 << 10
 
@@ -138,8 +142,9 @@ func NewJoinHandler(cfg JoinConfig) (http.Handler, error) {
 	data := struct {
 		Room              string
 		MaxNameLength     int
+		MaxChatLength     int
 		AssistantIdentity string
-	}{cfg.Room, MaxNameLength, cfg.AssistantIdentity}
+	}{cfg.Room, MaxNameLength, MaxChatLength, cfg.AssistantIdentity}
 	if err := joinTemplate.Execute(&page, data); err != nil {
 		return nil, fmt.Errorf("render join page: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
@@ -35,7 +36,11 @@ func (s *session) onChat(reader *lksdk.TextStreamReader, from string) {
 		return
 	}
 	if len(text) > maxChatBytes {
-		text = text[:maxChatBytes]
+		cut := maxChatBytes
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut]
 	}
 	name := from
 	if p := s.room.GetParticipantByIdentity(from); p != nil && strings.TrimSpace(p.Name()) != "" {

@@ -44,13 +44,13 @@ type transcript struct {
 // hold is the state of the assistant's speech while someone talks over it: paused at
 // once, then resumed after a backchannel or interrupted for good.
 type hold struct {
-	id     uint64
-	job    uint64 // the floor's job that was paused
-	by     string // who started talking
-	onset  time.Time
-	stop   time.Duration // from the onset to the speech being paused
-	timer  *time.Timer
-	phase  int // 1: waiting for BackchannelMax of speech; 2: waiting for a transcript
+	id    uint64
+	job   uint64 // the floor's job that was paused
+	by    string // who started talking
+	onset time.Time
+	stop  time.Duration // from the onset to the speech being paused
+	timer *time.Timer
+	phase int // 1: waiting for BackchannelMax of speech; 2: waiting for a transcript
 	// turn is the interrupter's finished turn, kept until the hold is decided: a
 	// backchannel's turn is not answered.
 	turn *heardEvent

@@ -79,6 +79,19 @@ func TestValidateMessages(t *testing.T) {
 		{"llm provider", func(c *Config) { c.LLM.Provider = "magic" }, "llm.provider"},
 		{"llm key", func(c *Config) { c.LLM.Provider = "openai" }, "llm.api_key"},
 		{"llm url", func(c *Config) { c.LLM.Provider, c.LLM.APIKey, c.LLM.BaseURL = "openai", "k", "ftp://x" }, "llm.base_url"},
+		{"stt provider", func(c *Config) { c.STT.Provider = "magic" }, "stt.provider"},
+		{"stt key", func(c *Config) { c.STT.Provider = "openai" }, "stt.api_key"},
+		{"stt model", func(c *Config) { c.STT.Provider, c.STT.APIKey, c.STT.Model = "openai", "k", "" }, "stt.model"},
+		{"stt language", func(c *Config) { c.STT.Provider, c.STT.APIKey, c.STT.Language = "openai", "k", "english" }, "stt.language"},
+		{"tts key", func(c *Config) { c.TTS.Provider = "openai" }, "tts.api_key"},
+		{"tts openai voice", func(c *Config) { c.TTS.Provider, c.TTS.APIKey, c.TTS.OpenAIVoice = "openai", "k", "a b" }, "tts.openai_voice"},
+		{"end of turn", func(c *Config) { c.Listen.EndOfTurn = 10 * time.Millisecond }, "listen.end_of_turn"},
+		{"silence within turn", func(c *Config) { c.Listen.MinSilence = time.Second }, "listen.min_silence"},
+		{"margin", func(c *Config) { c.Listen.MarginDB = 0 }, "listen.margin_db"},
+		{"level", func(c *Config) { c.Listen.MinLevelDBFS = 3 }, "listen.min_level_dbfs"},
+		{"min speech", func(c *Config) { c.Listen.MinSpeech = 0 }, "listen.min_speech"},
+		{"pre pad", func(c *Config) { c.Listen.PrePad = -time.Second }, "listen.pre_pad"},
+		{"backchannel", func(c *Config) { c.Listen.BackchannelMax = 10 * time.Second }, "listen.backchannel_max"},
 	}
 	for _, tc := range tests {
 		c := valid()
@@ -174,4 +187,25 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = c.Validate()
 	})
+}
+
+func TestNumbersAndSwitchesFromEnvironment(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	o := RegisterFlags(fs)
+	if err := fs.Parse([]string{"--listen.barge_in=false"}); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"ATTENDANT_LISTEN_MARGIN_DB=8.5", "ATTENDANT_LISTEN_END_OF_TURN=700ms",
+		"ATTENDANT_LIVEKIT_API_KEY=k", "ATTENDANT_LIVEKIT_API_SECRET=s"}
+	c, err := Load(env, o)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Listen.MarginDB != 8.5 || c.Listen.EndOfTurn != 700*time.Millisecond || c.Listen.BargeIn {
+		t.Errorf("margin, end of turn, barge-in = %v, %v, %v; want 8.5, 700ms, false", c.Listen.MarginDB, c.Listen.EndOfTurn, c.Listen.BargeIn)
+	}
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	if _, err := Load([]string{"ATTENDANT_LISTEN_MARGIN_DB=loud"}, RegisterFlags(fs)); err == nil || !strings.Contains(err.Error(), "listen.margin_db") {
+		t.Errorf("Load with a margin of %q = %v; want an error naming listen.margin_db", "loud", err)
+	}
 }

@@ -4,13 +4,30 @@
 //   <body data-state="idle|joining|joined|error">, mirrored in document.title
 //   as "Attendant: STATE"; <body data-error="..."> holds the last error
 //   message while the state is "error"; <body data-mic="on|off"> tells whether
-//   the microphone is published.
+//   the microphone is published; <body data-identity="..."> holds the page's
+//   own participant identity while joined.
+// Transcript: <ol id="transcript"> holds one <li> per caption segment, oldest
+//   first, with data-segment (the segment id), data-speaker (the identity of
+//   who spoke or wrote), data-final ("true" once the words are final) and
+//   data-role ("self", "assistant" or "other"); chat messages also carry
+//   data-chat="true". The words are in the entry's .text element.
+// Chat: <form id="chat-form"> sends its input on the "lk.chat" text stream
+//   topic; it is enabled only while joined.
 // Query parameters: ?name=NAME fills the name field; adding &autojoin=1 joins
 // right away.
 (() => {
   'use strict';
 
   const ASSISTANT_IDENTITY = document.body.dataset.assistant || 'assistant';
+  // Text stream topics and attributes the worker uses (worker/captions.go,
+  // worker/chat.go).
+  const TRANSCRIPTION_TOPIC = 'lk.transcription';
+  const CHAT_TOPIC = 'lk.chat';
+  const ATTR_FINAL = 'lk.transcription_final';
+  const ATTR_SEGMENT = 'lk.segment_id';
+  const ATTR_SPEAKER = 'attendant.speaker';
+  // The transcript keeps this many entries; older ones are dropped.
+  const MAX_ENTRIES = 200;
 
   const $ = (id) => document.getElementById(id);
   const form = $('join-form');
@@ -22,9 +39,17 @@
   const leaveButton = $('leave');
   const startAudioButton = $('start-audio');
   const audioBox = $('audio');
+  const transcript = $('transcript');
+  const chatForm = $('chat-form');
+  const chatInput = $('chat-input');
+  const chatButton = $('chat-send');
+  const maxChat = chatInput.maxLength > 0 ? chatInput.maxLength : 2000;
 
   let room = null;
   let leaving = false;
+  let sending = false;
+  // Transcript entries by sender and segment id, oldest first.
+  const entries = new Map();
 
   function setStatus(message, kind) {
     statusLine.textContent = message;
@@ -48,6 +73,13 @@
     joinButton.disabled = busy;
     form.hidden = state === 'joined';
     meeting.hidden = state !== 'joined';
+    chatInput.disabled = state !== 'joined';
+    chatButton.disabled = state !== 'joined';
+    if (state === 'joined' && room) {
+      document.body.dataset.identity = room.localParticipant.identity;
+    } else {
+      delete document.body.dataset.identity;
+    }
     if (message !== undefined) {
       setStatus(message, kind || (state === 'error' ? 'error' : state === 'joined' ? 'ok' : ''));
     }
@@ -128,6 +160,176 @@
     return el;
   }
 
+  // displayName returns the name of the participant with this identity, local
+  // or remote, falling back to the identity itself.
+  function displayName(identity) {
+    if (room) {
+      const p = identity === room.localParticipant.identity
+        ? room.localParticipant
+        : room.getParticipantByIdentity(identity);
+      if (p) {
+        return participantLabel(p);
+      }
+    }
+    return identity;
+  }
+
+  function roleOf(identity) {
+    if (room && identity === room.localParticipant.identity) {
+      return 'self';
+    }
+    if (identity === ASSISTANT_IDENTITY) {
+      return 'assistant';
+    }
+    const p = room && room.getParticipantByIdentity(identity);
+    return p && p.isAgent ? 'assistant' : 'other';
+  }
+
+  // showEntry adds the words of segment, sent by sender, to the transcript,
+  // or updates the entry already there. A final entry is not changed by a
+  // later interim one: captions travel as separate streams and may arrive out
+  // of order.
+  function showEntry({ sender, segment, speaker, text, final, chat }) {
+    // Follow the newest entry only if the reader is already at the bottom.
+    const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 24;
+    // Keyed by sender too, so that nobody can overwrite another's entries.
+    const key = entryKey(sender, segment);
+    let item = entries.get(key);
+    if (item && item.dataset.final === 'true' && !final) {
+      return;
+    }
+    if (!item) {
+      item = document.createElement('li');
+      item.dataset.segment = segment;
+      item.dataset.speaker = speaker;
+      item.dataset.role = roleOf(speaker);
+      if (chat) {
+        item.dataset.chat = 'true';
+      }
+      const who = document.createElement('span');
+      who.className = 'who';
+      who.textContent = displayName(speaker);
+      const words = document.createElement('span');
+      words.className = 'text';
+      // The space keeps name and words apart for screen readers.
+      item.append(who, ' ', words);
+      entries.set(key, item);
+      transcript.append(item);
+      while (entries.size > MAX_ENTRIES) {
+        const [oldest, el] = entries.entries().next().value;
+        entries.delete(oldest);
+        el.remove();
+      }
+    }
+    item.querySelector('.text').textContent = text;
+    item.dataset.final = String(final);
+    // Interim words keep changing; screen readers wait for the final ones.
+    item.setAttribute('aria-busy', String(!final));
+    if (atBottom) {
+      transcript.scrollTop = transcript.scrollHeight;
+    }
+  }
+
+  function entryKey(sender, segment) {
+    return `${sender}\n${segment}`;
+  }
+
+  function dropEntry(sender, segment) {
+    const key = entryKey(sender, segment);
+    const item = entries.get(key);
+    if (item) {
+      entries.delete(key);
+      item.remove();
+    }
+  }
+
+  function clearTranscript() {
+    entries.clear();
+    transcript.replaceChildren();
+  }
+
+  // onCaption shows a caption. The assistant captions everyone's words and
+  // says whose they are; a caption from anyone else is taken as their own.
+  async function onCaption(r, reader, from) {
+    const text = await reader.readAll();
+    const attrs = reader.info.attributes || {};
+    if (room !== r) {
+      return;
+    }
+    const segment = attrs[ATTR_SEGMENT] || reader.info.id;
+    const final = attrs[ATTR_FINAL] !== 'false';
+    if (!text.trim()) {
+      // An answer cut off before any of it was heard ends with empty words.
+      if (final) {
+        dropEntry(from.identity, segment);
+      }
+      return;
+    }
+    const trusted = from.identity === ASSISTANT_IDENTITY;
+    showEntry({
+      sender: from.identity,
+      segment,
+      speaker: (trusted && attrs[ATTR_SPEAKER]) || from.identity,
+      text,
+      final,
+      chat: false,
+    });
+  }
+
+  // onChat shows a chat message of another participant.
+  async function onChat(r, reader, from) {
+    const text = await reader.readAll();
+    if (room !== r || !text.trim()) {
+      return;
+    }
+    showEntry({
+      sender: from.identity, segment: `chat-${reader.info.id}`, speaker: from.identity,
+      text, final: true, chat: true,
+    });
+  }
+
+  // handleStream returns a text stream handler for room r, which ignores
+  // streams of a room the page has left and reports failures on the console
+  // only: a lost caption must not break the page.
+  function handleStream(r, handler) {
+    return (reader, from) => {
+      if (room !== r) {
+        return;
+      }
+      handler(r, reader, from).catch((err) => console.warn('text stream', reader.info.topic, err));
+    };
+  }
+
+  async function sendChat() {
+    const r = room;
+    const text = chatInput.value.trim();
+    if (!r || sending || !text) {
+      return;
+    }
+    if ([...text].length > maxChat) {
+      setStatus(`Messages are limited to ${maxChat} characters.`, 'warning');
+      return;
+    }
+    sending = true;
+    chatButton.disabled = true;
+    try {
+      const info = await r.localParticipant.sendText(text, { topic: CHAT_TOPIC });
+      if (room !== r) {
+        return;
+      }
+      const self = r.localParticipant.identity;
+      showEntry({ sender: self, segment: `chat-${info.id}`, speaker: self, text, final: true, chat: true });
+      if (chatInput.value.trim() === text) {
+        chatInput.value = '';
+      }
+    } catch (err) {
+      setStatus(`Your message could not be sent (${err.message}).`, 'warning');
+    } finally {
+      sending = false;
+      chatButton.disabled = room === null || document.body.dataset.state !== 'joined';
+    }
+  }
+
   function cleanup() {
     for (const el of audioBox.querySelectorAll('audio')) {
       el.srcObject = null;
@@ -163,6 +365,8 @@
 
   function wire(r) {
     const { RoomEvent, Track } = LivekitClient;
+    r.registerTextStreamHandler(TRANSCRIPTION_TOPIC, handleStream(r, onCaption));
+    r.registerTextStreamHandler(CHAT_TOPIC, handleStream(r, onChat));
     r.on(RoomEvent.ParticipantConnected, render)
       .on(RoomEvent.ParticipantDisconnected, render)
       .on(RoomEvent.ParticipantNameChanged, render)
@@ -235,6 +439,7 @@
 
     const r = new LivekitClient.Room();
     room = r;
+    clearTranscript();
     wire(r);
     try {
       await r.connect(info.url, info.token);
@@ -294,6 +499,10 @@
     join(nameInput.value);
   });
   leaveButton.addEventListener('click', leave);
+  chatForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    sendChat();
+  });
   startAudioButton.addEventListener('click', async () => {
     if (!room) {
       return;
