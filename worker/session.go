@@ -13,7 +13,6 @@ import (
 	"github.com/livekit/protocol/livekit"
 	protoLogger "github.com/livekit/protocol/logger"
 	lksdk "github.com/livekit/server-sdk-go/v2"
-	lkmedia "github.com/livekit/server-sdk-go/v2/pkg/media"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/attendant/attendant/pipeline/agent"
@@ -99,7 +98,7 @@ type utterance struct {
 
 type remoteInput struct {
 	identity string
-	track    *lkmedia.PCMRemoteTrack
+	in       *inbound
 }
 
 // run joins the room, serves it until ctx ends (leaving cleanly) or the connection is
@@ -240,12 +239,19 @@ func (s *session) leave() {
 	}
 	s.room.Disconnect()
 	s.mu.Lock()
-	for sid, in := range s.tracks {
-		in.track.Close()
-		s.metrics.InputLevel.DeleteLabelValues(s.cfg.Room, in.identity)
-		delete(s.tracks, sid)
-	}
+	inputs := s.tracks
+	s.tracks = map[string]*remoteInput{}
 	s.mu.Unlock()
+	// Leaving ends every track, and so every decoder goroutine.
+	timeout := time.After(5 * time.Second)
+	for _, in := range inputs {
+		select {
+		case <-in.in.done:
+		case <-timeout:
+			s.log.Warn("a participant's decoder did not stop", "participant", in.identity)
+		}
+		s.metrics.InputLevel.DeleteLabelValues(s.cfg.Room, in.identity)
+	}
 }
 
 func (s *session) onParticipantConnected(p *lksdk.RemoteParticipant) {
@@ -284,16 +290,13 @@ func (s *session) onTrackSubscribed(track *webrtc.TrackRemote, pub *lksdk.Remote
 		}
 		h.l = l
 	}
-	in, err := lkmedia.NewPCMRemoteTrack(track, h,
-		lkmedia.WithTargetSampleRate(InputSampleRate),
-		lkmedia.WithTargetChannels(1),
-		lkmedia.WithLogger(s.lklog))
+	in, err := decodeTrack(track, h, s.lklog)
 	if err != nil {
 		s.log.Error("cannot decode participant audio", "participant", id, "track", pub.SID(), "err", err)
 		return
 	}
 	s.mu.Lock()
-	s.tracks[pub.SID()] = &remoteInput{identity: id, track: in}
+	s.tracks[pub.SID()] = &remoteInput{identity: id, in: in}
 	s.mu.Unlock()
 	s.log.Info("listening to participant", "participant", id, "track", pub.SID())
 }
@@ -304,7 +307,7 @@ func (s *session) onTrackUnsubscribed(_ *webrtc.TrackRemote, pub *lksdk.RemoteTr
 	delete(s.tracks, pub.SID())
 	s.mu.Unlock()
 	if ok {
-		in.track.Close()
+		// The track has ended, and with it the decoder goroutine.
 		s.metrics.InputLevel.DeleteLabelValues(s.cfg.Room, in.identity)
 	}
 }

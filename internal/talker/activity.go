@@ -13,8 +13,9 @@ import (
 )
 
 const (
-	// decodeRate is the rate the assistant's audio is decoded to.
-	decodeRate = 16000
+	// decodeRate is the rate the assistant's audio is decoded to: Opus's own, as a
+	// browser plays it, so no resampler delays what is heard.
+	decodeRate = 48000
 	// windowLen is the span of one level measurement.
 	windowLen     = 10 * time.Millisecond
 	windowSamples = decodeRate / 100

@@ -273,13 +273,13 @@ func TestTrackSinkSplitsChunks(t *testing.T) {
 
 	// 30 ms of silence arriving at 30 ms: windows end at 10, 20 and 30 ms.
 	now = ms(30)
-	s.WriteSample(sine(480, 0))
+	s.WriteSample(sine(3*windowSamples, 0))
 	// 25 ms of tone at 55 ms: two windows (ending 45 and 55 ms less the 5 ms left over).
 	now = ms(55)
-	s.WriteSample(sine(400, 0.5))
+	s.WriteSample(sine(5*windowSamples/2, 0.5))
 	// 5 ms of tone at 60 ms completes the window that began with the left-over 5 ms.
 	now = ms(60)
-	s.WriteSample(sine(80, 0.5))
+	s.WriteSample(sine(windowSamples/2, 0.5))
 
 	if firsts != 1 {
 		t.Errorf("onFirst called %d times; want once", firsts)
