@@ -169,7 +169,8 @@ func Pipeline(ctx context.Context, o PipelineOptions) (PipelineReport, error) {
 		sessions.Add(1)
 		go func() {
 			defer sessions.Done()
-			v2v[i], stops[i], errs[i] = pipelineSession(ctx, o, room, i)
+			decoded := metrics.InputSeconds.WithLabelValues(room, "bench-"+strconv.Itoa(i))
+			v2v[i], stops[i], errs[i] = pipelineSession(ctx, o, room, i, decoded)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("session %d: %w", i, errs[i])
 			}
@@ -222,8 +223,9 @@ func Pipeline(ctx context.Context, o PipelineOptions) (PipelineReport, error) {
 	return rep, nil
 }
 
-// pipelineSession is one participant's side of the scenario in room.
-func pipelineSession(ctx context.Context, o PipelineOptions, room string, n int) (v2v, stops []float64, err error) {
+// pipelineSession is one participant's side of the scenario in room. decoded counts
+// the seconds of its microphone the worker has decoded.
+func pipelineSession(ctx context.Context, o PipelineOptions, room string, n int, decoded prometheus.Counter) (v2v, stops []float64, err error) {
 	joinCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tk, err := talker.Join(joinCtx, talker.Config{
@@ -236,6 +238,15 @@ func pipelineSession(ctx context.Context, o PipelineOptions, room string, n int)
 	defer tk.Close()
 	if err := tk.WaitAssistant(joinCtx); err != nil {
 		return nil, nil, err
+	}
+	// Both directions are up once the worker decodes the microphone too; a question
+	// asked before would be heard from the middle.
+	for testutil.ToFloat64(decoded) < 0.2 {
+		select {
+		case <-joinCtx.Done():
+			return nil, nil, fmt.Errorf("the worker did not hear the participant: %w", joinCtx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	const loud = -40
 	said, err := tk.Say(ctx, o.Question)
