@@ -139,7 +139,9 @@ func (s *session) answer(ctx context.Context, j *speechJob, ts *turnStats, segme
 		s.log.Error("could not answer", "participant", ts.participant, "err", err)
 		if len(said) == 0 {
 			if ferr := speak(Fallback); ferr != nil {
+				// Speech itself failed: the fallback is at least shown as the caption.
 				s.log.Error("could not say the fallback", "err", ferr)
+				said = append(said, Fallback)
 			}
 		}
 	}

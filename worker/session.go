@@ -94,6 +94,7 @@ type utterance struct {
 	to       string // participant identity
 	name     string // their display name, for the model
 	turn     *turnStats
+	greeting bool
 }
 
 type remoteInput struct {
@@ -262,7 +263,7 @@ func (s *session) onParticipantConnected(p *lksdk.RemoteParticipant) {
 	if strings.TrimSpace(text) == "" {
 		return
 	}
-	s.enqueue(utterance{text: text, after: s.cfg.GreetDelay, to: p.Identity()})
+	s.enqueue(utterance{text: text, after: s.cfg.GreetDelay, to: p.Identity(), greeting: true})
 }
 
 func (s *session) onParticipantDisconnected(p *lksdk.RemoteParticipant) {
@@ -348,7 +349,7 @@ func (s *session) speak(ctx context.Context) {
 func (s *session) utter(ctx context.Context, j *speechJob, u utterance) error {
 	defer s.floor.end(j)
 	s.floor.mark(j, u.text)
-	if u.turn == nil {
+	if u.greeting {
 		s.metrics.Greetings.Inc()
 	}
 	s.log.Info("saying", "participant", u.to, "text", u.text)

@@ -342,3 +342,110 @@ func histCount(h prometheus.Histogram) uint64 {
 	}
 	return m.GetHistogram().GetSampleCount()
 }
+
+// With two people in the room the assistant answers only when named, and each
+// person's words are captioned as theirs.
+func TestWithSeveralPeopleAnswersWhenNamed(t *testing.T) {
+	r := startVoiceWorker(t, "It is on the third floor.", "Where is the meeting room?")
+	erin := r.join(t, "erin", "Erin", true)
+	frank := r.join(t, "frank", "Frank", true)
+	ctx := waitCtx(t, 40*time.Second)
+
+	said, err := erin.Say(ctx, spoken(t, "Where is the meeting room"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Frank sees Erin's words, attributed to her microphone.
+	c, err := frank.WaitCaption(ctx, finalFrom("erin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Text != "Where is the meeting room?" || c.Track != erin.MicSID() {
+		t.Errorf("Erin's caption %q on track %q; want her words on %q", c.Text, c.Track, erin.MicSID())
+	}
+	waitFor(t, 5*time.Second, "the turn to be recorded as not addressed", func() bool {
+		return testutil.ToFloat64(r.metrics.Turns.WithLabelValues("not_addressed")) == 1
+	})
+	if n := len(r.llm.Requests()); n != 0 {
+		t.Fatalf("%d chat requests for a question not addressed to the assistant; want none", n)
+	}
+	if d := erin.Assistant().Loud(said.End, time.Now(), loud); d > 0 {
+		t.Errorf("the assistant spoke for %s though not addressed", d)
+	}
+
+	r.stt.SetOptions(openaifake.Options{Transcript: "Assistant, where is the meeting room?"})
+	said, err = frank.Say(ctx, spoken(t, "Assistant where is the meeting room"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := frank.Assistant().SoundAfter(ctx, said.End, loud); err != nil {
+		t.Fatalf("no answer when named: %v", err)
+	}
+	a, err := erin.WaitCaption(ctx, finalFrom("assistant"))
+	if err != nil || a.Text != "It is on the third floor." {
+		t.Errorf("answer caption %q (%v); want the reply", a.Text, err)
+	}
+	// The model saw both people's words, each under their name.
+	body := toJSON(t, r.llm.Requests()[0].Body)
+	if !strings.Contains(body, `"name":"Erin"`) || !strings.Contains(body, `"name":"Frank"`) {
+		t.Errorf("chat request %s lacks one of the speakers", body)
+	}
+}
+
+// When speech-to-text fails, the participant hears the spoken fallback rather than
+// silence.
+func TestTranscriptionFailureIsSaidAloud(t *testing.T) {
+	r := startVoiceWorker(t, "unused", "unused")
+	r.stt.SetOptions(openaifake.Options{FailFirst: 100, FailStatus: 503})
+	tk := r.join(t, "gina", "Gina", true)
+	ctx := waitCtx(t, 30*time.Second)
+	said, err := tk.Say(ctx, spoken(t, "Are you there"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Assistant().SoundAfter(ctx, said.End, loud); err != nil {
+		t.Fatalf("silence after a failed transcription: %v", err)
+	}
+	c, err := tk.WaitCaption(ctx, finalFrom("assistant"))
+	if err != nil || c.Text != worker.Fallback {
+		t.Errorf("caption %q (%v); want the fallback %q", c.Text, err, worker.Fallback)
+	}
+	if n := testutil.ToFloat64(r.metrics.Turns.WithLabelValues("stt_failed")); n != 1 {
+		t.Errorf("stt_failed turns = %v; want 1", n)
+	}
+}
+
+// When the model fails the fallback is said; when speech fails too, it is still
+// shown as the assistant's caption.
+func TestProviderFailuresAreToldNotSilent(t *testing.T) {
+	r := startVoiceWorker(t, "unused", "unused")
+	r.llm.SetOptions(openaifake.Options{FailFirst: 100, FailStatus: 500})
+	tk := r.join(t, "hal", "Hal", true)
+	ctx := waitCtx(t, 30*time.Second)
+	chat := func(text string) time.Time {
+		sent := time.Now()
+		tk.Room().LocalParticipant.SendText(text, lksdk.StreamTextOptions{Topic: worker.ChatTopic})
+		return sent
+	}
+	sent := chat("Is anyone there?")
+	if _, err := tk.Assistant().SoundAfter(ctx, sent, loud); err != nil {
+		t.Fatalf("silence after the model failed: %v", err)
+	}
+	c, err := tk.WaitCaption(ctx, finalFrom("assistant"))
+	if err != nil || c.Text != worker.Fallback {
+		t.Fatalf("caption %q (%v); want the fallback", c.Text, err)
+	}
+
+	r.speech.SetOptions(openaifake.Options{FailFirst: 100, FailStatus: 500})
+	chat("Still there?")
+	first := c.Segment
+	c, err = tk.WaitCaption(ctx, func(c talker.Caption) bool {
+		return finalFrom("assistant")(c) && c.Segment != first && c.Text == worker.Fallback
+	})
+	if err != nil {
+		t.Fatalf("no fallback caption when speech fails too: %v", err)
+	}
+	if n := testutil.ToFloat64(r.metrics.Turns.WithLabelValues("failed")); n != 2 {
+		t.Errorf("failed turns = %v; want 2", n)
+	}
+}
