@@ -80,7 +80,7 @@ type PipelineReport struct {
 	// participant audio the worker decoded.
 	CPUPerAudioSecond float64 `json:"cpu_ms_per_audio_s"`
 	// RSSPerSession is the growth of the process's resident memory from before the
-	// sessions started to the end of the run, per session.
+	// sessions started to when each had answered its first turn, per session.
 	RSSPerSession float64 `json:"rss_mb_per_session"`
 	Interruptions int     `json:"interruptions"`
 }
@@ -142,7 +142,7 @@ func Pipeline(ctx context.Context, o PipelineOptions) (PipelineReport, error) {
 	metrics := worker.NewMetrics(prometheus.NewRegistry())
 	workerCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
-	var workers, sessions sync.WaitGroup
+	var workers, sessions, warm sync.WaitGroup
 	defer workers.Wait()
 	v2v := make([][]float64, o.Sessions)
 	stops := make([][]float64, o.Sessions)
@@ -167,36 +167,31 @@ func Pipeline(ctx context.Context, o PipelineOptions) (PipelineReport, error) {
 			_ = w.Run(workerCtx)
 		}()
 		sessions.Add(1)
+		warm.Add(1)
 		go func() {
 			defer sessions.Done()
+			var once sync.Once
+			warmed := func() { once.Do(warm.Done) }
+			defer warmed()
 			decoded := metrics.InputSeconds.WithLabelValues(room, "bench-"+strconv.Itoa(i))
-			v2v[i], stops[i], errs[i] = pipelineSession(ctx, o, room, i, decoded)
+			v2v[i], stops[i], errs[i] = pipelineSession(ctx, o, room, i, decoded, warmed)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("session %d: %w", i, errs[i])
 			}
 		}()
 	}
-	// The resident memory is sampled while the sessions run; its peak counts.
-	peak := make(chan float64)
-	sampling, stopSampling := context.WithCancel(ctx)
+	// A session's memory is the growth from before the sessions to when each has
+	// answered its first turn (the pipeline is then warm); later growth is the
+	// benchmark's own records (the fakes keep every request, the participants every
+	// caption).
+	rssWarm := make(chan float64, 1)
 	go func() {
-		top := residentMB()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-sampling.Done():
-				peak <- top
-				return
-			case <-tick.C:
-				top = max(top, residentMB())
-			}
-		}
+		warm.Wait()
+		rssWarm <- residentMB()
 	}()
 	sessions.Wait()
-	stopSampling()
-	rssPeak := <-peak
 	cpu := cpuTime() - cpuBefore
+	rssWarmed := <-rssWarm
 	stopWorkers()
 	workers.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -205,7 +200,7 @@ func Pipeline(ctx context.Context, o PipelineOptions) (PipelineReport, error) {
 	if secs := counterSum(metrics.InputSeconds); secs > 0 {
 		rep.CPUPerAudioSecond = round2(float64(cpu.Microseconds()) / 1000 / secs)
 	}
-	rep.RSSPerSession = round2((rssPeak - rssBefore) / float64(o.Sessions))
+	rep.RSSPerSession = round2((rssWarmed - rssBefore) / float64(o.Sessions))
 	var all, allStops []float64
 	for i := range o.Sessions {
 		all = append(all, v2v[i]...)
@@ -224,8 +219,9 @@ func Pipeline(ctx context.Context, o PipelineOptions) (PipelineReport, error) {
 }
 
 // pipelineSession is one participant's side of the scenario in room. decoded counts
-// the seconds of its microphone the worker has decoded.
-func pipelineSession(ctx context.Context, o PipelineOptions, room string, n int, decoded prometheus.Counter) (v2v, stops []float64, err error) {
+// the seconds of its microphone the worker has decoded; warmed is called once the
+// first turn has been answered.
+func pipelineSession(ctx context.Context, o PipelineOptions, room string, n int, decoded prometheus.Counter, warmed func()) (v2v, stops []float64, err error) {
 	joinCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tk, err := talker.Join(joinCtx, talker.Config{
@@ -261,6 +257,7 @@ func pipelineSession(ctx context.Context, o PipelineOptions, room string, n int,
 			return v2v, stops, fmt.Errorf("turn %d: no answer: %w", turn+1, err)
 		}
 		v2v = append(v2v, ms(heard.Sub(said.End)))
+		warmed()
 		// Talk over the answer; what is said is the next turn's question.
 		time.Sleep(time.Until(heard.Add(o.BargeInAfter)))
 		over, err := tk.Say(tctx, o.Question)

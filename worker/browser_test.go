@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/attendant/attendant/internal/browser"
+	"github.com/attendant/attendant/internal/devstack"
 	"github.com/attendant/attendant/internal/testenv"
 	"github.com/attendant/attendant/pipeline/audio"
 	"github.com/attendant/attendant/web"
@@ -39,13 +40,9 @@ func guestLevels(v *prometheus.GaugeVec) map[string]float64 {
 	return out
 }
 
-// Headless Chromium opens the join page with a fake microphone playing a tone; the
-// worker decodes it and its input level rises, and it greets the browser's user.
-func TestBrowserMicrophoneReachesWorker(t *testing.T) {
-	lk := testenv.Shared(t).LiveKit
-	room := newRoomName(t)
-	_, metrics := startWorker(t, lk, room)
-
+// serveJoinPage serves the join page for room until the test ends.
+func serveJoinPage(t *testing.T, lk *devstack.LiveKit, room string) *httptest.Server {
+	t.Helper()
 	join, err := web.NewJoinHandler(web.JoinConfig{
 		LiveKitURL: lk.URL(), APIKey: lk.APIKey, APISecret: lk.APISecret, Room: room,
 		AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir),
@@ -56,6 +53,17 @@ func TestBrowserMicrophoneReachesWorker(t *testing.T) {
 	}
 	srv := httptest.NewServer(join)
 	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Headless Chromium opens the join page with a fake microphone playing a tone; the
+// worker decodes it and its input level rises, and it greets the browser's user.
+func TestBrowserMicrophoneReachesWorker(t *testing.T) {
+	lk := testenv.Shared(t).LiveKit
+	room := newRoomName(t)
+	_, metrics := startWorker(t, lk, room)
+
+	srv := serveJoinPage(t, lk, room)
 
 	wav := filepath.Join(t.TempDir(), "tone.wav")
 	if err := os.WriteFile(wav, audio.EncodeWAV(audio.Sine(48000, 330, 5*time.Second, 0.5)), 0o644); err != nil {

@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,7 +22,6 @@ import (
 	"github.com/attendant/attendant/pipeline/llm"
 	"github.com/attendant/attendant/pipeline/stt"
 	"github.com/attendant/attendant/pipeline/tts"
-	"github.com/attendant/attendant/web"
 	"github.com/attendant/attendant/worker"
 )
 
@@ -112,7 +110,7 @@ func startOfflineWorker(t *testing.T, room string, instructions string) *worker.
 		t.Fatal(err)
 	}
 	metrics := worker.NewMetrics(prometheus.NewRegistry())
-	w, err := worker.New(worker.Config{
+	runWorker(t, worker.Config{
 		Session: worker.SessionConfig{
 			URL: lk.URL(), APIKey: lk.APIKey, APISecret: lk.APISecret,
 			Room: room, Identity: "assistant", Name: "Assistant",
@@ -122,18 +120,7 @@ func startOfflineWorker(t *testing.T, room string, instructions string) *worker.
 		ReconnectMax: time.Second,
 		Model:        model,
 		Recognizer:   rec,
-	}, synth, metrics, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = w.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, 20*time.Second, "worker to join", func() bool { return w.Ready(ctx) == nil })
+	}, synth, metrics)
 	return metrics
 }
 
@@ -145,16 +132,7 @@ func TestBrowserVoiceCaptionsAndChat(t *testing.T) {
 	room := newRoomName(t)
 	metrics := startOfflineWorker(t, room, officeFacts)
 
-	join, err := web.NewJoinHandler(web.JoinConfig{
-		LiveKitURL: lk.URL(), APIKey: lk.APIKey, APISecret: lk.APISecret, Room: room,
-		AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir),
-		Logger:    testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(join)
-	t.Cleanup(srv.Close)
+	srv := serveJoinPage(t, lk, room)
 
 	wav := questionWAV(t, "What time is the meeting tomorrow?", 2*time.Second, 14*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

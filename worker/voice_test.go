@@ -85,17 +85,7 @@ func startVoiceWorker(t *testing.T, reply, transcript string) *voiceRig {
 	t.Helper()
 	r := startVoiceRig(t, reply, transcript)
 	r.metrics = worker.NewMetrics(prometheus.NewRegistry())
-	w, err := worker.New(r.config(), r.synth, r.metrics, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = w.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	runWorker(t, r.config(), r.synth, r.metrics)
 	return r
 }
 

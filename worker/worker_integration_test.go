@@ -60,7 +60,7 @@ func startWorkerWith(t *testing.T, lk *devstack.LiveKit, room string, model work
 		t.Fatal(err)
 	}
 	metrics := worker.NewMetrics(prometheus.NewRegistry())
-	w, err := worker.New(worker.Config{
+	w := runWorker(t, worker.Config{
 		Session: worker.SessionConfig{
 			URL: lk.URL(), APIKey: lk.APIKey, APISecret: lk.APISecret,
 			Room: room, Identity: "assistant", Name: "Assistant",
@@ -69,7 +69,15 @@ func startWorkerWith(t *testing.T, lk *devstack.LiveKit, room string, model work
 		},
 		ReconnectMax: time.Second,
 		Model:        model,
-	}, synth, metrics, testLogger(t))
+	}, synth, metrics)
+	return w, metrics
+}
+
+// runWorker runs a worker until the test ends, checking that it then leaves cleanly,
+// and returns once it is in its room.
+func runWorker(t *testing.T, cfg worker.Config, synth worker.Synthesizer, metrics *worker.Metrics) *worker.Worker {
+	t.Helper()
+	w, err := worker.New(cfg, synth, metrics, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +96,7 @@ func startWorkerWith(t *testing.T, lk *devstack.LiveKit, room string, model work
 		}
 	})
 	waitFor(t, 20*time.Second, "worker to join", func() bool { return w.Ready(ctx) == nil })
-	return w, metrics
+	return w
 }
 
 // listener is a Go participant that records the assistant's audio as 16 kHz PCM.

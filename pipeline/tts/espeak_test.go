@@ -246,3 +246,31 @@ func BenchmarkEspeakSynthesize(b *testing.B) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "audio-s/op")
 }
+
+// espeak-ng speaks at the requested rate: a passage's spoken length (without the
+// silence around it) matches its word count at that many words per minute.
+func TestEspeakSpeaksAtTheRequestedRate(t *testing.T) {
+	const passage = "The meeting starts at ten in the morning. Please bring the quarterly report, " +
+		"the budget for next year and your questions about the new office."
+	words := len(strings.Fields(passage))
+	for _, wpm := range []int{120, 165, 240} {
+		cfg := DefaultEspeakConfig()
+		cfg.WordsPerMinute = wpm
+		e, err := NewEspeak(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clip, err := e.Synthesize(context.Background(), passage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spoken := audio.Trim(clip, 300).Duration()
+		got := float64(words) / spoken.Minutes()
+		t.Logf("%d wpm requested: %d words in %s = %.0f wpm", wpm, words, spoken.Round(10*time.Millisecond), got)
+		// espeak-ng's rate counts its own notion of words and includes pauses at
+		// punctuation, so allow a quarter either way.
+		if got < 0.75*float64(wpm) || got > 1.25*float64(wpm) {
+			t.Errorf("%d wpm requested: spoke at %.0f wpm", wpm, got)
+		}
+	}
+}
