@@ -439,3 +439,38 @@ func TestProviderFailuresAreToldNotSilent(t *testing.T) {
 		t.Errorf("failed turns = %v; want 2", n)
 	}
 }
+
+// The first sentence is spoken while the model is still streaming the rest.
+func TestFirstSentenceIsHeardBeforeTheModelFinishes(t *testing.T) {
+	const reply = "The report is due on Friday. The review is on Monday at noon in room four, with the whole team."
+	r := startVoiceRig(t, reply, "Is the report due soon?")
+	// One word every 150 ms: the whole answer takes the model about 3 s.
+	r.llm.SetOptions(openaifake.Options{Reply: reply, TokenDelay: 150 * time.Millisecond})
+	r.metrics = worker.NewMetrics(prometheus.NewRegistry())
+	runWorker(t, r.config(), r.synth, r.metrics)
+	tk := r.join(t, "ivy", "Ivy", true)
+	ctx := waitCtx(t, 30*time.Second)
+	said, err := tk.Say(ctx, spoken(t, "Is the report due soon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard, err := tk.Assistant().SoundAfter(ctx, said.End, loud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streaming := time.Duration(len(strings.Fields(reply))) * 150 * time.Millisecond
+	if took := heard.Sub(said.End); took > 500*time.Millisecond+streaming/2 {
+		t.Errorf("first audio %s after the question; want it well before the model's %s of streaming ends", took, streaming)
+	}
+	// The interim captions grow sentence by sentence before the final one.
+	interim, err := tk.WaitCaption(ctx, func(c talker.Caption) bool {
+		return !c.Final && c.Attrs[worker.AttrSpeaker] == "assistant"
+	})
+	if err != nil || interim.Text != "The report is due on Friday." {
+		t.Errorf("first interim caption %q (%v); want the first sentence", interim.Text, err)
+	}
+	final, err := tk.WaitCaption(ctx, finalFrom("assistant"))
+	if err != nil || final.Text != reply {
+		t.Errorf("final caption %q (%v); want the whole reply", final.Text, err)
+	}
+}
