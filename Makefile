@@ -6,7 +6,7 @@ BIN       := bin
 ATTENDANT := $(BIN)/attendant
 export CGO_ENABLED := 1
 
-.PHONY: all deps build run test test-short check bench-join fuzz clean
+.PHONY: all deps build run test test-short check bench-join bench-pipeline fuzz clean
 
 all: build
 
@@ -41,6 +41,11 @@ check: deps
 bench-join: deps build
 	@mkdir -p bench/results
 	$(ATTENDANT) bench join --n 20 --out bench/results/join.json
+
+## bench-pipeline: 50 voice turns with barge-in through LiveKit (bench/results/pipeline.json)
+bench-pipeline: deps build
+	@mkdir -p bench/results
+	$(ATTENDANT) bench pipeline --turns 50 --out bench/results/pipeline.json
 
 ## fuzz: a bounded run of every fuzz target (fixed execution counts, so load cannot flake it)
 FUZZ_EXECS ?= 200000x
