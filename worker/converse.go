@@ -101,6 +101,15 @@ func (s *session) converse(ctx context.Context) {
 
 func (c *conversation) onHeard(ctx context.Context, h heardEvent) {
 	cfg := c.s.cfg
+	if h.gone {
+		// The participant left or stopped publishing: they are not talking any more.
+		delete(c.speaking, h.identity)
+		delete(c.backchannel, h.identity)
+		if c.current() && c.hold.by == h.identity && !c.someoneSpeaking() {
+			c.resume()
+		}
+		return
+	}
 	switch h.ev.Kind {
 	case listen.SpeechStarted:
 		c.speaking[h.identity] = true

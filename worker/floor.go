@@ -62,6 +62,9 @@ func (f *floor) end(j *speechJob) jobOutcome {
 	defer f.mu.Unlock()
 	if f.job == j {
 		f.job = nil
+		// A job can finish while paused with nothing held (the pause came after its
+		// last sample was heard); the next job must not start paused.
+		_ = f.out.Resume()
 	}
 	return jobOutcome{interrupted: j.interrupted, heard: j.heardText, stop: j.stop}
 }

@@ -22,6 +22,8 @@ type heardEvent struct {
 	// pending is the turn's audio so far, sent with SpeechStopped while the assistant
 	// is holding its speech, to tell a backchannel from an interruption.
 	pending audio.Clip
+	// gone says the participant's track has ended (ev is then empty).
+	gone bool
 }
 
 // hearing follows one participant's microphone. media-sdk's decoder goroutine calls
@@ -57,14 +59,19 @@ func (h *hearing) WriteSample(pcm media.PCM16Sample) error {
 		if ev.Kind == listen.SpeechStopped && h.s.holding.Load() {
 			e.pending = h.l.Pending()
 		}
-		select {
-		case h.s.heard <- e:
-		default:
-			h.s.metrics.HeardDropped.Inc()
-			h.s.log.Warn("conversation busy; speech event dropped", "participant", h.identity, "event", ev.Kind)
-		}
+		h.send(e)
 	}
 	return nil
+}
+
+// send hands e to the conversation goroutine without blocking the decoder.
+func (h *hearing) send(e heardEvent) {
+	select {
+	case h.s.heard <- e:
+	default:
+		h.s.metrics.HeardDropped.Inc()
+		h.s.log.Warn("conversation busy; speech event dropped", "participant", h.identity, "event", e.ev.Kind)
+	}
 }
 
 // SampleRate implements media.PCM16Writer.
@@ -73,5 +80,10 @@ func (h *hearing) SampleRate() int { return InputSampleRate }
 // String implements media.PCM16Writer.
 func (h *hearing) String() string { return "hearing(" + h.identity + ")" }
 
-// Close implements media.PCM16Writer.
-func (h *hearing) Close() error { return h.meter.Close() }
+// Close implements media.PCM16Writer; it is called when the track has ended.
+func (h *hearing) Close() error {
+	if h.l != nil {
+		h.send(heardEvent{identity: h.identity, name: h.name, track: h.track, gone: true})
+	}
+	return h.meter.Close()
+}
