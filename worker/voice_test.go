@@ -107,6 +107,10 @@ func (r *voiceRig) join(t *testing.T, identity, name string, waitAssistant bool)
 		if err := tk.WaitAssistant(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// And the other way: words said before the worker decodes the microphone
+		// would be missed.
+		decoded := r.metrics.InputSeconds.WithLabelValues(r.room, identity)
+		waitFor(t, 20*time.Second, "the worker to hear "+identity, func() bool { return testutil.ToFloat64(decoded) >= 0.2 })
 	}
 	return tk
 }
