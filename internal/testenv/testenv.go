@@ -12,12 +12,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/attendant/attendant/internal/devstack"
@@ -147,4 +150,43 @@ func logger() *slog.Logger {
 		return slog.Default()
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+var dbSeq atomic.Int64
+
+// Database creates an empty database on the shared PostgreSQL for t, dropped when t
+// ends, and returns its URL.
+func Database(t testing.TB) string {
+	t.Helper()
+	stack := Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, stack.Postgres.URL())
+	if err != nil {
+		t.Fatalf("connect to %s: %v", stack.Postgres.URL(), err)
+	}
+	defer admin.Close(context.Background())
+	name := fmt.Sprintf("test_%d_%d", os.Getpid(), dbSeq.Add(1))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("CREATE DATABASE %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		bg, done := context.WithTimeout(context.Background(), 30*time.Second)
+		defer done()
+		admin, err := pgx.Connect(bg, stack.Postgres.URL())
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer admin.Close(bg)
+		if _, err := admin.Exec(bg, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("DROP DATABASE %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(stack.Postgres.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }

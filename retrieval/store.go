@@ -1,0 +1,263 @@
+// Package retrieval keeps organisations' knowledge in PostgreSQL with pgvector and
+// finds what is relevant to a meeting: documents are extracted, chunked, embedded and
+// stored per entity; search fuses nearest-neighbour and full-text results.
+//
+// Isolation is structural: every entity's chunks live in a partition of their own
+// (LIST partitioning on entity_id) with its own HNSW and full-text indexes. A query
+// names one entity, the planner reads only that partition, and the HNSW index serves
+// the entity filter exactly instead of discarding other entities' candidates.
+package retrieval
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+)
+
+// Errors callers can test with errors.Is.
+var (
+	ErrInvalid  = errors.New("invalid knowledge request")
+	ErrNotFound = errors.New("not found")
+)
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// Store is the knowledge tables of one PostgreSQL database, for vectors of one size.
+type Store struct {
+	pool *pgxpool.Pool
+	dims int
+}
+
+// Open connects to the database at url (migrated with internal/migrate) for vectors
+// of dims dimensions.
+func Open(ctx context.Context, url string, dims int) (*Store, error) {
+	if dims < 1 || dims > 16000 {
+		return nil, fmt.Errorf("%w: %d dimensions; pgvector stores 1 to 16000", ErrInvalid, dims)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: database url: %w", err)
+	}
+	cfg.AfterConnect = pgxvec.RegisterTypes
+	// pgvector 0.8: an HNSW scan with a filter goes on until enough rows pass it,
+	// rather than stopping after ef_search candidates and returning too few.
+	cfg.ConnConfig.RuntimeParams["hnsw.iterative_scan"] = "relaxed_order"
+	cfg.ConnConfig.RuntimeParams["hnsw.ef_search"] = "100"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: connect: %w", err)
+	}
+	return &Store{pool: pool, dims: dims}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() { s.pool.Close() }
+
+// Dims is the size of the vectors the store keeps.
+func (s *Store) Dims() int { return s.dims }
+
+// Entity is an organisation: its instructions come first in every context.
+type Entity struct {
+	ID, Name, Instructions string
+}
+
+// Department is part of an entity, with instructions of its own.
+type Department struct {
+	Entity, ID, Name, Instructions string
+}
+
+// partition is the name of the table holding entity's chunks.
+func partition(entity string) string {
+	h := sha1.Sum([]byte(entity))
+	return "knowledge_chunks_" + hex.EncodeToString(h[:8])
+}
+
+// PutEntity creates or updates an entity and makes sure its chunk partition and the
+// partition's indexes exist.
+func (s *Store) PutEntity(ctx context.Context, e Entity) error {
+	if !idRE.MatchString(e.ID) {
+		return fmt.Errorf("%w: entity id %q must be 1-64 letters, digits or _.:-", ErrInvalid, e.ID)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, `INSERT INTO entities (id, name, instructions) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET name = $2, instructions = $3, updated_at = now()`, e.ID, e.Name, e.Instructions); err != nil {
+		return fmt.Errorf("retrieval: put entity %s: %w", e.ID, err)
+	}
+	// Partitions are created under a lock so two writers do not race on the DDL.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('attendant.knowledge_partitions'))`); err != nil {
+		return err
+	}
+	p := partition(e.ID)
+	stmts := []string{
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF knowledge_chunks FOR VALUES IN (%s)`,
+			pgx.Identifier{p}.Sanitize(), quoteLiteral(e.ID)),
+		fmt.Sprintf(`DO $$ BEGIN
+			ALTER TABLE %s ADD CONSTRAINT %s CHECK (vector_dims(embedding) = %d);
+			EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+			pgx.Identifier{p}.Sanitize(), pgx.Identifier{p + "_dims"}.Sanitize(), s.dims),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw ((embedding::vector(%d)) vector_cosine_ops)`,
+			pgx.Identifier{p + "_hnsw"}.Sanitize(), pgx.Identifier{p}.Sanitize(), s.dims),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING gin (tsv)`,
+			pgx.Identifier{p + "_tsv"}.Sanitize(), pgx.Identifier{p}.Sanitize()),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (department_id)`,
+			pgx.Identifier{p + "_dept"}.Sanitize(), pgx.Identifier{p}.Sanitize()),
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("retrieval: partition for entity %s: %w", e.ID, err)
+		}
+	}
+	var dims int
+	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT vector_dims(embedding) FROM `+pgx.Identifier{p}.Sanitize()+` LIMIT 1), $1)`, s.dims).Scan(&dims)
+	if err != nil {
+		return err
+	}
+	if dims != s.dims {
+		return fmt.Errorf("%w: entity %s holds %d-dimensional vectors; this store embeds %d (re-ingest its documents with the configured embedder)", ErrInvalid, e.ID, dims, s.dims)
+	}
+	return tx.Commit(ctx)
+}
+
+// PutDepartment creates or updates a department of an existing entity.
+func (s *Store) PutDepartment(ctx context.Context, d Department) error {
+	if !idRE.MatchString(d.ID) {
+		return fmt.Errorf("%w: department id %q must be 1-64 letters, digits or _.:-", ErrInvalid, d.ID)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO departments (entity_id, id, name, instructions)
+		SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM entities WHERE id = $1)
+		ON CONFLICT (entity_id, id) DO UPDATE SET name = $3, instructions = $4, updated_at = now()`,
+		d.Entity, d.ID, d.Name, d.Instructions)
+	if err != nil {
+		return fmt.Errorf("retrieval: put department %s/%s: %w", d.Entity, d.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: entity %q", ErrNotFound, d.Entity)
+	}
+	return nil
+}
+
+// quoteLiteral quotes s as an SQL string literal (ids are checked against idRE too).
+func quoteLiteral(s string) string {
+	out := []byte{'\''}
+	for i := range len(s) {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+// Document describes a stored document.
+type Document struct {
+	ID         int64
+	Entity     string
+	Department string // "" for the whole entity
+	Name       string
+	Format     string
+	Bytes      int64
+	SHA256     []byte
+	Status     string
+	Error      string
+	Chunks     int
+	Embedder   string
+	UpdatedAt  time.Time
+}
+
+// Chunk is one piece of a document, embedded.
+type Chunk struct {
+	Text      string
+	Tokens    int
+	Embedding []float32
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// ReplaceDocument stores doc's chunks, replacing those of the document of the same
+// name in the same entity and department, all at once: a search sees either the old
+// chunks or the new ones. It returns the document's id.
+func (s *Store) ReplaceDocument(ctx context.Context, doc Document, chunks []Chunk) (int64, error) {
+	if doc.Name == "" || len(doc.Name) > 255 {
+		return 0, fmt.Errorf("%w: document name must be 1-255 bytes", ErrInvalid)
+	}
+	for i, c := range chunks {
+		if len(c.Embedding) != s.dims {
+			return 0, fmt.Errorf("%w: chunk %d has %d dimensions; want %d", ErrInvalid, i, len(c.Embedding), s.dims)
+		}
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	var id int64
+	err = tx.QueryRow(ctx, `INSERT INTO knowledge_documents
+			(entity_id, department_id, name, format, bytes, sha256, status, chunks, embedder)
+		VALUES ($1, $2, $3, $4, $5, $6, 'ready', $7, $8)
+		ON CONFLICT (entity_id, coalesce(department_id, ''), name) DO UPDATE
+		SET format = $4, bytes = $5, sha256 = $6, status = 'ready', error = '', chunks = $7,
+		    embedder = $8, updated_at = now()
+		RETURNING id`,
+		doc.Entity, nullable(doc.Department), doc.Name, doc.Format, doc.Bytes, doc.SHA256, len(chunks), doc.Embedder).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("retrieval: store document %s: %w", doc.Name, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM knowledge_chunks WHERE entity_id = $1 AND document_id = $2`, doc.Entity, id); err != nil {
+		return 0, err
+	}
+	rows := make([][]any, len(chunks))
+	for i, c := range chunks {
+		rows[i] = []any{doc.Entity, id, nullable(doc.Department), i, c.Text, c.Tokens, pgvector.NewVector(c.Embedding)}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"knowledge_chunks"},
+		[]string{"entity_id", "document_id", "department_id", "idx", "content", "tokens", "embedding"},
+		pgx.CopyFromRows(rows)); err != nil {
+		return 0, fmt.Errorf("retrieval: store chunks of %s: %w", doc.Name, err)
+	}
+	return id, tx.Commit(ctx)
+}
+
+// DeleteDocument removes a document of entity and its chunks.
+func (s *Store) DeleteDocument(ctx context.Context, entity string, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM knowledge_documents WHERE entity_id = $1 AND id = $2`, entity, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: document %d of entity %s", ErrNotFound, id, entity)
+	}
+	return nil
+}
+
+// Documents lists entity's documents, newest first.
+func (s *Store) Documents(ctx context.Context, entity string) ([]Document, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, entity_id, coalesce(department_id, ''), name, format, bytes, sha256,
+		status, error, chunks, embedder, updated_at FROM knowledge_documents WHERE entity_id = $1 ORDER BY updated_at DESC, id DESC`, entity)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Document, error) {
+		var d Document
+		err := r.Scan(&d.ID, &d.Entity, &d.Department, &d.Name, &d.Format, &d.Bytes, &d.SHA256,
+			&d.Status, &d.Error, &d.Chunks, &d.Embedder, &d.UpdatedAt)
+		return d, err
+	})
+}

@@ -1,0 +1,270 @@
+package retrieval
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/attendant/attendant/internal/migrate"
+	"github.com/attendant/attendant/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const dims = 8
+
+// openStore migrates a fresh database and opens a store of dims-dimensional vectors.
+func openStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	url := testenv.Database(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Up(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	s, err := Open(ctx, url, dims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, url
+}
+
+// axis is a unit vector along dimension i, tilted a little towards j.
+func axis(i, j int) []float32 {
+	v := make([]float32, dims)
+	v[i] = 1
+	v[j] += 0.1
+	n := float32(math.Sqrt(float64(1 + 0.01)))
+	if i == j {
+		n = 1.1
+	}
+	for k := range v {
+		v[k] /= n
+	}
+	return v
+}
+
+func chunks(texts ...string) []Chunk {
+	out := make([]Chunk, len(texts))
+	for i, t := range texts {
+		out[i] = Chunk{Text: t, Tokens: len(strings.Fields(t)), Embedding: axis(i%dims, (i+1)%dims)}
+	}
+	return out
+}
+
+func put(t *testing.T, s *Store, doc Document, cs []Chunk) int64 {
+	t.Helper()
+	doc.Format, doc.SHA256, doc.Embedder = "text", []byte{1}, "test"
+	id, err := s.ReplaceDocument(context.Background(), doc, cs)
+	if err != nil {
+		t.Fatalf("ReplaceDocument(%s): %v", doc.Name, err)
+	}
+	return id
+}
+
+func search(t *testing.T, s *Store, q Query) []Hit {
+	t.Helper()
+	hits, err := s.Search(context.Background(), q)
+	if err != nil {
+		t.Fatalf("Search(%+v): %v", q, err)
+	}
+	return hits
+}
+
+// An entity's search never returns another entity's chunks, whatever it asks; a
+// department sees its own documents and the entity-wide ones, never another
+// department's.
+func TestIsolation(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	for _, e := range []string{"acme", "globex"} {
+		if err := s.PutEntity(ctx, Entity{ID: e, Name: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"cardiology", "billing"} {
+		if err := s.PutDepartment(ctx, Department{Entity: "acme", ID: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, s, Document{Entity: "acme", Name: "handbook.txt"}, chunks("Acme opens at nine.", "Acme parking is in the garage."))
+	put(t, s, Document{Entity: "acme", Department: "cardiology", Name: "protocol.txt"}, chunks("Cardiology protocol: ECG before discharge."))
+	put(t, s, Document{Entity: "acme", Department: "billing", Name: "invoices.txt"}, chunks("Billing sends invoices monthly."))
+	// Globex's chunks share Acme's vectors and words: only the partition keeps them apart.
+	put(t, s, Document{Entity: "globex", Name: "secret.txt"}, chunks("Globex opens at nine.", "Globex parking is in the garage."))
+
+	docsOf := func(hits []Hit) map[string]bool {
+		m := map[string]bool{}
+		for _, h := range hits {
+			m[h.Document] = true
+		}
+		return m
+	}
+	for i := range dims {
+		for _, text := range []string{"opens nine", "Globex secret parking garage", "invoices", "ECG"} {
+			got := docsOf(search(t, s, Query{Entity: "acme", Department: "cardiology", Text: text, Vector: axis(i, i), K: 10}))
+			if got["secret.txt"] || got["invoices.txt"] {
+				t.Fatalf("acme/cardiology asking %q found %v; want only acme's entity-wide and cardiology documents", text, got)
+			}
+			got = docsOf(search(t, s, Query{Entity: "acme", Text: text, Vector: axis(i, i), K: 10}))
+			if got["secret.txt"] || got["invoices.txt"] || got["protocol.txt"] {
+				t.Fatalf("acme (no department) asking %q found %v; want only entity-wide documents", text, got)
+			}
+			got = docsOf(search(t, s, Query{Entity: "globex", Text: text, Vector: axis(i, i), K: 10}))
+			for d := range got {
+				if d != "secret.txt" {
+					t.Fatalf("globex asking %q found %s", text, d)
+				}
+			}
+		}
+	}
+	hits := search(t, s, Query{Entity: "acme", Department: "cardiology", Text: "ECG discharge", Vector: axis(0, 1), K: 10})
+	if got := docsOf(hits); !got["protocol.txt"] || !got["handbook.txt"] {
+		t.Errorf("acme/cardiology found %v; want its protocol and the handbook", got)
+	}
+	// The partitions are separate tables.
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'knowledge_chunks'::regclass`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d chunk partitions (%v); want one per entity", n, err)
+	}
+}
+
+func TestSearchFusesVectorAndText(t *testing.T) {
+	s, _ := openStore(t)
+	if err := s.PutEntity(context.Background(), Entity{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, Document{Entity: "acme", Name: "a.txt"}, chunks(
+		"The office opens at nine in the morning.",
+		"Visitors park in the garage behind the building.",
+		"Expense reports are due on the fifth of each month.",
+	))
+	// The vector points at chunk 1; the words at chunk 2: both come back, and the
+	// chunk found both ways (none here) would lead.
+	hits := search(t, s, Query{Entity: "acme", Text: "expense reports", Vector: axis(1, 2), K: 2})
+	if len(hits) != 2 || hits[0].Index != 1 && hits[0].Index != 2 {
+		t.Fatalf("hits %+v; want chunks 1 (vector) and 2 (text)", hits)
+	}
+	byIndex := map[int]Hit{}
+	for _, h := range hits {
+		byIndex[h.Index] = h
+	}
+	if h := byIndex[1]; h.VectorRank != 1 || h.Similarity < 0.99 {
+		t.Errorf("vector hit %+v; want rank 1, similarity about 1", h)
+	}
+	if h := byIndex[2]; h.TextRank != 1 {
+		t.Errorf("text hit %+v; want text rank 1", h)
+	}
+	// A chunk found both ways scores above one found one way.
+	hits = search(t, s, Query{Entity: "acme", Text: "garage", Vector: axis(1, 2), K: 3})
+	if hits[0].Index != 1 || hits[0].VectorRank == 0 || hits[0].TextRank == 0 {
+		t.Errorf("first hit %+v; want chunk 1, found by vector and text", hits[0])
+	}
+	// The similarity threshold applies after the search, to vector-only hits.
+	hits = search(t, s, Query{Entity: "acme", Text: "garage", Vector: axis(1, 2), K: 3, MinSimilarity: 0.9})
+	for _, h := range hits {
+		if h.TextRank == 0 && h.Similarity < 0.9 {
+			t.Errorf("hit %+v under the similarity threshold", h)
+		}
+	}
+}
+
+func TestReplaceAndDelete(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if err := s.PutEntity(ctx, Entity{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	id := put(t, s, Document{Entity: "acme", Name: "policy.txt"}, chunks("Old policy one.", "Old policy two.", "Old policy three."))
+	id2 := put(t, s, Document{Entity: "acme", Name: "policy.txt"}, chunks("New policy."))
+	if id2 != id {
+		t.Errorf("re-upload got document id %d; want the same document %d", id2, id)
+	}
+	hits := search(t, s, Query{Entity: "acme", Text: "policy", Vector: axis(0, 1), K: 10})
+	if len(hits) != 1 || hits[0].Text != "New policy." {
+		t.Fatalf("after re-upload found %+v; want only the new chunk", hits)
+	}
+	docs, err := s.Documents(ctx, "acme")
+	if err != nil || len(docs) != 1 || docs[0].Chunks != 1 || docs[0].Status != "ready" {
+		t.Fatalf("documents %+v (%v); want one ready document of one chunk", docs, err)
+	}
+	// A failed replacement changes nothing.
+	bad := chunks("Broken.")
+	bad[0].Embedding = bad[0].Embedding[:3]
+	if _, err := s.ReplaceDocument(ctx, Document{Entity: "acme", Name: "policy.txt", Format: "text", SHA256: []byte{2}}, bad); !errors.Is(err, ErrInvalid) {
+		t.Errorf("replace with a short vector = %v; want ErrInvalid", err)
+	}
+	if hits := search(t, s, Query{Entity: "acme", Text: "policy", Vector: axis(0, 1)}); len(hits) != 1 || hits[0].Text != "New policy." {
+		t.Errorf("after a failed replacement found %+v; want the stored chunk untouched", hits)
+	}
+	if err := s.DeleteDocument(ctx, "acme", id); err != nil {
+		t.Fatal(err)
+	}
+	if hits := search(t, s, Query{Entity: "acme", Text: "policy", Vector: axis(0, 1)}); len(hits) != 0 {
+		t.Errorf("after delete found %+v", hits)
+	}
+	if err := s.DeleteDocument(ctx, "acme", id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete = %v; want ErrNotFound", err)
+	}
+}
+
+// A search that cannot finish in time returns ErrDeadline promptly.
+func TestSearchDeadline(t *testing.T) {
+	s, url := openStore(t)
+	ctx := context.Background()
+	if err := s.PutEntity(ctx, Entity{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, Document{Entity: "acme", Name: "a.txt"}, chunks("Anything."))
+	// Another session holds the entity's partition locked: the search waits on it.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+pgx.Identifier{partition("acme")}.Sanitize()+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Search(qctx, Query{Entity: "acme", Text: "anything", Vector: axis(0, 1)})
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("Search behind a lock = %v; want ErrDeadline", err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("Search gave up after %s; want about its 50ms deadline", took)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if err := s.PutEntity(ctx, Entity{ID: "bad id; DROP TABLE entities"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("PutEntity with a bad id = %v; want ErrInvalid", err)
+	}
+	if err := s.PutDepartment(ctx, Department{Entity: "nobody", ID: "x"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("PutDepartment of a missing entity = %v; want ErrNotFound", err)
+	}
+	if _, err := s.Search(ctx, Query{Entity: "acme", Vector: []float32{1}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Search with a short vector = %v; want ErrInvalid", err)
+	}
+	if err := s.PutEntity(ctx, Entity{ID: "o'brien"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("PutEntity with a quote = %v; want ErrInvalid", err)
+	}
+}
