@@ -261,3 +261,63 @@ func (s *Store) Documents(ctx context.Context, entity string) ([]Document, error
 		return d, err
 	})
 }
+
+// Room is a meeting room's place in an organisation and what shapes the assistant's
+// context there.
+type Room struct {
+	ID, Entity, Department string
+	// Prompt is the room's own instructions; Topic what the meeting is about.
+	Prompt, Topic string
+	ScheduledAt   time.Time
+}
+
+// PutRoom creates or updates a room of an existing entity (and department).
+func (s *Store) PutRoom(ctx context.Context, r Room) error {
+	var at *time.Time
+	if !r.ScheduledAt.IsZero() {
+		at = &r.ScheduledAt
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO rooms (id, entity_id, department_id, prompt, topic, scheduled_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET entity_id = $2, department_id = $3, prompt = $4, topic = $5,
+		    scheduled_at = $6, updated_at = now()`,
+		r.ID, r.Entity, nullable(r.Department), r.Prompt, r.Topic, at)
+	if err != nil {
+		return fmt.Errorf("retrieval: put room %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// roomContext is what the database says about a room: its place and the
+// instructions from each level.
+type roomContext struct {
+	Room
+	EntityInstructions, DepartmentInstructions string
+}
+
+func (s *Store) roomContext(ctx context.Context, room string) (roomContext, error) {
+	var rc roomContext
+	var dept *string
+	err := s.pool.QueryRow(ctx, `SELECT r.id, r.entity_id, r.department_id, r.prompt, r.topic,
+			e.instructions, coalesce(d.instructions, '')
+		FROM rooms r JOIN entities e ON e.id = r.entity_id
+		LEFT JOIN departments d ON d.entity_id = r.entity_id AND d.id = r.department_id
+		WHERE r.id = $1`, room).Scan(&rc.ID, &rc.Entity, &dept, &rc.Prompt, &rc.Topic,
+		&rc.EntityInstructions, &rc.DepartmentInstructions)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rc, fmt.Errorf("%w: room %q", ErrNotFound, room)
+	}
+	if dept != nil {
+		rc.Department = *dept
+	}
+	return rc, err
+}
+
+// roomsOf lists the rooms of entity, of one department if department is not empty.
+func (s *Store) roomsOf(ctx context.Context, entity, department string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM rooms WHERE entity_id = $1 AND ($2 = '' OR department_id = $2)`, entity, department)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

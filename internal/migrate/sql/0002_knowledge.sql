@@ -53,3 +53,17 @@ CREATE TABLE knowledge_chunks (
     tsv           tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED,
     PRIMARY KEY (entity_id, document_id, idx)
 ) PARTITION BY LIST (entity_id);
+
+-- A meeting room belongs to an entity (and maybe a department); its prompt and topic
+-- shape the assistant's context there.
+CREATE TABLE rooms (
+    id            text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
+    entity_id     text NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
+    department_id text,
+    prompt        text NOT NULL DEFAULT '',
+    topic         text NOT NULL DEFAULT '',
+    scheduled_at  timestamptz,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (entity_id, department_id) REFERENCES departments (entity_id, id) ON DELETE CASCADE
+);
+CREATE INDEX rooms_entity ON rooms (entity_id, department_id);
