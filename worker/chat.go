@@ -88,8 +88,9 @@ func (s *session) respond(ctx context.Context, j *speechJob, u utterance) {
 // soon as it is complete and captioning the answer as it grows. It returns the
 // sentences it queued, once the model has finished.
 func (s *session) answer(ctx context.Context, j *speechJob, ts *turnStats, segment string) (string, error) {
+	k, fresh := s.context(ctx, ts.transcript)
 	s.histMu.Lock()
-	req := llm.Request{Messages: s.history.Messages(agent.SystemMessages(s.cfg.Knowledge, nil)...)}
+	req := llm.Request{Messages: s.history.Messages(agent.SystemMessages(k, fresh)...)}
 	s.histMu.Unlock()
 	var said []string
 	speak := func(sentence string) error {

@@ -27,6 +27,8 @@ type Metrics struct {
 	BargeInResumes prometheus.Counter
 	BargeInStop    prometheus.Histogram
 	HeardDropped   prometheus.Counter
+	// RetrievalSkipped counts turns answered without fresh knowledge.
+	RetrievalSkipped prometheus.Counter
 }
 
 // latencyBuckets spans what a voice turn's stages take, 10 ms to 10 s.
@@ -127,8 +129,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "attendant_worker_speech_events_dropped_total",
 			Help: "Speech events dropped because the conversation goroutine fell behind.",
 		}),
+		RetrievalSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attendant_worker_turns_without_fresh_knowledge_total",
+			Help: "Turns answered without passages retrieved for them (retrieval failed or missed its deadline).",
+		}),
 	}
-	reg.MustRegister(m.InputLevel, m.InputSeconds, m.Connected, m.JoinSeconds, m.Rejoins, m.Resumes,
+	reg.MustRegister(m.RetrievalSkipped, m.InputLevel, m.InputSeconds, m.Connected, m.JoinSeconds, m.Rejoins, m.Resumes,
 		m.Greetings, m.SynthSeconds, m.SpeechSeconds, m.SpeakFailures, m.ActiveSessions,
 		m.EndOfUtterance, m.STTSeconds, m.LLMFirstToken, m.TTSFirstByte, m.VoiceToVoice, m.Turns,
 		m.Interruptions, m.BargeInResumes, m.BargeInStop, m.HeardDropped)

@@ -43,8 +43,12 @@ type SessionConfig struct {
 	Greeting string
 	// GreetDelay lets a newcomer's subscription to the assistant settle before the greeting.
 	GreetDelay time.Duration
-	// Knowledge grounds answers to chat messages (instructions and passages).
+	// Knowledge grounds answers (instructions and passages) when Context is nil, or
+	// when Context cannot provide the room's context.
 	Knowledge agent.Knowledge
+	// Context provides the room's assembled context and fresh passages per turn
+	// (retrieval.Assembler); nil uses Knowledge alone.
+	Context agent.ContextSource
 	// HistoryTokens bounds the conversation sent to the model (default 4000).
 	HistoryTokens int
 	// Listen configures each participant's VAD and end of turn.
@@ -71,6 +75,10 @@ type session struct {
 
 	histMu  sync.Mutex
 	history *agent.History
+
+	knowMu    sync.Mutex
+	knowledge agent.Knowledge
+	loaded    bool
 
 	room     *lksdk.Room
 	voice    *voiceTrack

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/attendant/attendant/internal/openaifake"
 	"github.com/attendant/attendant/internal/talker"
 	"github.com/attendant/attendant/internal/testenv"
+	"github.com/attendant/attendant/pipeline/agent"
 	"github.com/attendant/attendant/pipeline/audio"
 	"github.com/attendant/attendant/pipeline/llm"
 	"github.com/attendant/attendant/pipeline/stt"
@@ -476,5 +478,65 @@ func TestFirstSentenceIsHeardBeforeTheModelFinishes(t *testing.T) {
 	final, err := tk.WaitCaption(ctx, finalFrom("assistant"))
 	if err != nil || final.Text != reply {
 		t.Errorf("final caption %q (%v); want the whole reply", final.Text, err)
+	}
+}
+
+// countingSource is a ContextSource whose room context can change.
+type countingSource struct {
+	mu           sync.Mutex
+	instructions string
+	loads        int
+}
+
+func (c *countingSource) Room(context.Context, string) (agent.Knowledge, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loads++
+	return agent.Knowledge{Instructions: c.instructions}, nil
+}
+
+func (c *countingSource) Retrieve(_ context.Context, _, utterance string) ([]agent.Passage, error) {
+	return []agent.Passage{{Source: "faq.md#2", Text: "Fresh passage for: " + utterance}}, nil
+}
+
+// Answers are grounded in the room's context and passages retrieved for the turn; a
+// context change is picked up at the next turn.
+func TestAnswersUseTheRoomContext(t *testing.T) {
+	r := startVoiceRig(t, "Noted.", "unused")
+	src := &countingSource{instructions: "You work for Acme."}
+	cfg := r.config()
+	cfg.Session.Context = src
+	r.metrics = worker.NewMetrics(prometheus.NewRegistry())
+	w := runWorker(t, cfg, r.synth, r.metrics)
+	tk := r.join(t, "jo", "Jo", true)
+	ctx := waitCtx(t, 30*time.Second)
+	ask := func(text string) string {
+		n := len(r.llm.Requests())
+		tk.Room().LocalParticipant.SendText(text, lksdk.StreamTextOptions{Topic: worker.ChatTopic})
+		waitFor(t, 10*time.Second, "the model to be asked", func() bool { return len(r.llm.Requests()) > n })
+		if _, err := tk.WaitCaption(ctx, finalFrom("assistant")); err != nil {
+			t.Fatal(err)
+		}
+		return toJSON(t, r.llm.Requests()[n].Body)
+	}
+	body := ask("Where is the meeting?")
+	if !strings.Contains(body, "You work for Acme.") || !strings.Contains(body, "Fresh passage for: Where is the meeting?") || !strings.Contains(body, "faq.md#2") {
+		t.Errorf("request %s lacks the room's instructions or the turn's passage", body)
+	}
+	src.mu.Lock()
+	src.instructions = "You work for Acme Health."
+	src.mu.Unlock()
+	w.ContextChanged([]string{"another-room"})
+	if body := ask("And when?"); strings.Contains(body, "Acme Health") {
+		t.Error("another room's change reloaded this room's context")
+	}
+	w.ContextChanged([]string{r.room})
+	if body := ask("Who comes?"); !strings.Contains(body, "You work for Acme Health.") {
+		t.Errorf("after the change, request %s lacks the new instructions", body)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.loads != 2 {
+		t.Errorf("room context loaded %d times; want once, then once after the change", src.loads)
 	}
 }

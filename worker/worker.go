@@ -39,6 +39,7 @@ type Worker struct {
 	greeted greetedSet
 
 	connected atomic.Bool
+	current   atomic.Pointer[session]
 	// OnJoined, when set before Run, is called after every successful join with the
 	// time it took; benchmarks use it.
 	OnJoined func(time.Duration)
@@ -86,6 +87,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
 		s := &session{cfg: w.cfg.Session, tts: w.tts, model: w.cfg.Model, recognizer: w.cfg.Recognizer, metrics: w.metrics, log: w.log, lklog: w.lklog, greeted: &w.greeted}
+		w.current.Store(s)
 		err := s.run(ctx, func(took time.Duration) {
 			w.connected.Store(true)
 			if attempt > 0 {
@@ -110,6 +112,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, w.cfg.ReconnectMax)
+	}
+}
+
+// ContextChanged tells the worker that the agent context of rooms changed (an
+// entity, department, room or document was edited): if its room is among them, the
+// next turn loads the context afresh.
+func (w *Worker) ContextChanged(rooms []string) {
+	for _, r := range rooms {
+		if r == w.cfg.Session.Room {
+			if s := w.current.Load(); s != nil {
+				s.forget()
+				w.log.Info("room context changed; reloading it at the next turn")
+			}
+			return
+		}
 	}
 }
 
