@@ -23,15 +23,17 @@ import (
 
 // Config is the whole configuration of every Attendant process.
 type Config struct {
-	Log      Log      `yaml:"log"`
-	LiveKit  LiveKit  `yaml:"livekit"`
-	Database Database `yaml:"database"`
-	Worker   Worker   `yaml:"worker"`
-	Listen   Listen   `yaml:"listen"`
-	STT      STT      `yaml:"stt"`
-	LLM      LLM      `yaml:"llm"`
-	TTS      TTS      `yaml:"tts"`
-	Dev      Dev      `yaml:"dev"`
+	Log       Log       `yaml:"log"`
+	LiveKit   LiveKit   `yaml:"livekit"`
+	Database  Database  `yaml:"database"`
+	Redis     Redis     `yaml:"redis"`
+	Retrieval Retrieval `yaml:"retrieval"`
+	Worker    Worker    `yaml:"worker"`
+	Listen    Listen    `yaml:"listen"`
+	STT       STT       `yaml:"stt"`
+	LLM       LLM       `yaml:"llm"`
+	TTS       TTS       `yaml:"tts"`
+	Dev       Dev       `yaml:"dev"`
 }
 
 // Log configures structured logging.
@@ -54,6 +56,38 @@ type LiveKit struct {
 type Database struct {
 	// URL is a PostgreSQL connection string.
 	URL string `yaml:"url"`
+}
+
+// Redis says where Redis is (the agent context cache).
+type Redis struct {
+	// URL is a redis:// URL.
+	URL string `yaml:"url"`
+}
+
+// Retrieval configures the organisations' knowledge: embedding, search and the agent
+// context.
+type Retrieval struct {
+	// Enabled grounds answers in the knowledge base (PostgreSQL and Redis); off, the
+	// worker uses worker.instructions alone.
+	Enabled bool `yaml:"enabled"`
+	// Embedder is hashing (offline: word and character n-gram feature hashing) or
+	// openai (any OpenAI-compatible /embeddings endpoint).
+	Embedder string `yaml:"embedder"`
+	// Dims is the vectors' size; with openai it is sent as the dimensions wanted.
+	Dims int `yaml:"dims"`
+	// BaseURL, APIKey and Model address the openai embedder.
+	BaseURL string `yaml:"base_url"`
+	APIKey  string `yaml:"api_key"`
+	Model   string `yaml:"model"`
+	// Deadline bounds retrieval for one utterance; past it the turn goes on without.
+	Deadline time.Duration `yaml:"deadline"`
+	// ContextBudget bounds the assembled agent context, in tokens.
+	ContextBudget int `yaml:"context_budget"`
+	// ContextTTL is how long an assembled context stays cached in Redis.
+	ContextTTL time.Duration `yaml:"context_ttl"`
+	// ChunkTokens and ChunkOverlap size the pieces documents are cut into.
+	ChunkTokens  int `yaml:"chunk_tokens"`
+	ChunkOverlap int `yaml:"chunk_overlap"`
 }
 
 // Worker configures the assistant worker process.
@@ -163,6 +197,13 @@ func Default() Config {
 			URL: "ws://127.0.0.1:7880",
 		},
 		Database: Database{URL: "postgres://attendant@127.0.0.1:5432/attendant?sslmode=disable"},
+		Redis:    Redis{URL: "redis://127.0.0.1:6379/0"},
+		Retrieval: Retrieval{
+			Enabled: true, Embedder: "hashing", Dims: 384,
+			BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
+			Deadline: 50 * time.Millisecond, ContextBudget: 8000, ContextTTL: 12 * time.Hour,
+			ChunkTokens: 512, ChunkOverlap: 50,
+		},
 		Worker: Worker{
 			Room:         "demo",
 			Identity:     "assistant",
@@ -277,6 +318,38 @@ func (c Config) Validate() error {
 	}
 	if c.Worker.ReconnectMax < 100*time.Millisecond || c.Worker.ReconnectMax > 5*time.Minute {
 		bad("worker.reconnect_max", "%s must be between 100ms and 5m", c.Worker.ReconnectMax)
+	}
+	if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		bad("redis.url", "%q must be a redis:// URL such as redis://127.0.0.1:6379/0", c.Redis.URL)
+	}
+	r := c.Retrieval
+	switch r.Embedder {
+	case "hashing":
+		if r.Dims < 64 || r.Dims > 4096 {
+			bad("retrieval.dims", "%d must be between 64 and 4096 for the hashing embedder", r.Dims)
+		}
+	case "openai":
+		checkRemote("retrieval", r.BaseURL, r.APIKey, r.Model, bad)
+		if r.Dims < 1 || r.Dims > 16000 {
+			bad("retrieval.dims", "%d must be between 1 and 16000 (pgvector's limit)", r.Dims)
+		}
+	default:
+		bad("retrieval.embedder", "%q is not one of hashing, openai", r.Embedder)
+	}
+	if r.Deadline < time.Millisecond || r.Deadline > 10*time.Second {
+		bad("retrieval.deadline", "%s must be between 1ms and 10s", r.Deadline)
+	}
+	if r.ContextBudget < 500 || r.ContextBudget > 200000 {
+		bad("retrieval.context_budget", "%d must be between 500 and 200000 tokens", r.ContextBudget)
+	}
+	if r.ContextTTL < time.Minute || r.ContextTTL > 30*24*time.Hour {
+		bad("retrieval.context_ttl", "%s must be between 1m and 720h", r.ContextTTL)
+	}
+	if r.ChunkTokens < 32 || r.ChunkTokens > 8192 {
+		bad("retrieval.chunk_tokens", "%d must be between 32 and 8192", r.ChunkTokens)
+	}
+	if r.ChunkOverlap < 0 || r.ChunkOverlap >= r.ChunkTokens {
+		bad("retrieval.chunk_overlap", "%d must be at least 0 and less than retrieval.chunk_tokens", r.ChunkOverlap)
 	}
 	l := c.Listen
 	if l.EndOfTurn < 100*time.Millisecond || l.EndOfTurn > 5*time.Second {
