@@ -49,6 +49,8 @@ bench-pipeline: deps build
 
 ## fuzz: a bounded run of every fuzz target (fixed execution counts, so load cannot flake it)
 FUZZ_EXECS ?= 200000x
+# File parsers are slower per input.
+FUZZ_EXECS_SLOW ?= 20000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWAV$$' -fuzztime $(FUZZ_EXECS) ./pipeline/audio
 	$(GO) test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZ_EXECS) ./pipeline/vad
@@ -57,6 +59,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_EXECS) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateName$$' -fuzztime $(FUZZ_EXECS) ./web
 	$(GO) test -run '^$$' -fuzz '^FuzzWAVStream$$' -fuzztime $(FUZZ_EXECS) ./pipeline/tts
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractText$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractMarkdown$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractHTML$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractDOCX$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractPDF$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZ_EXECS) ./retrieval/chunk
 
 clean:
 	rm -rf $(BIN)/attendant

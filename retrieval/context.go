@@ -284,6 +284,9 @@ func (a *Assembler) Subscribe(ctx context.Context) (*Invalidations, error) {
 	return &Invalidations{sub: sub, log: a.log}, nil
 }
 
+// Close ends a subscription that is not being Run.
+func (in *Invalidations) Close() error { return in.sub.Close() }
+
 // Run calls changed with the rooms whose context was invalidated until ctx ends, then
 // closes the subscription. Malformed messages are logged and skipped.
 func (in *Invalidations) Run(ctx context.Context, changed func(rooms []string)) {

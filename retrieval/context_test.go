@@ -182,7 +182,7 @@ func TestRetrievePerUtteranceAndDeadline(t *testing.T) {
 func TestAssembleBudget(t *testing.T) {
 	long := strings.Repeat("word ", 4000)
 	hits := []Hit{
-		{Document: "a", Index: 0, Text: strings.Repeat("x", 400)}, // 100 tokens
+		{Document: "a", Index: 0, Text: strings.Repeat("x", 400)},  // 100 tokens
 		{Document: "b", Index: 0, Text: strings.Repeat("y", 4000)}, // 1000 tokens: does not fit
 		{Document: "c", Index: 0, Text: strings.Repeat("z", 80)},   // 20 tokens
 	}

@@ -84,6 +84,18 @@ func partition(entity string) string {
 // PutEntity creates or updates an entity and makes sure its chunk partition and the
 // partition's indexes exist.
 func (s *Store) PutEntity(ctx context.Context, e Entity) error {
+	return s.putEntity(ctx, e, `INSERT INTO entities (id, name, instructions) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET name = $2, instructions = $3, updated_at = now()`)
+}
+
+// EnsureEntity creates an entity that does not exist yet (an existing one is left as
+// it is) and makes sure its chunk partition exists.
+func (s *Store) EnsureEntity(ctx context.Context, e Entity) error {
+	return s.putEntity(ctx, e, `INSERT INTO entities (id, name, instructions) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO NOTHING`)
+}
+
+func (s *Store) putEntity(ctx context.Context, e Entity, upsert string) error {
 	if !idRE.MatchString(e.ID) {
 		return fmt.Errorf("%w: entity id %q must be 1-64 letters, digits or _.:-", ErrInvalid, e.ID)
 	}
@@ -92,8 +104,7 @@ func (s *Store) PutEntity(ctx context.Context, e Entity) error {
 		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if _, err := tx.Exec(ctx, `INSERT INTO entities (id, name, instructions) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET name = $2, instructions = $3, updated_at = now()`, e.ID, e.Name, e.Instructions); err != nil {
+	if _, err := tx.Exec(ctx, upsert, e.ID, e.Name, e.Instructions); err != nil {
 		return fmt.Errorf("retrieval: put entity %s: %w", e.ID, err)
 	}
 	// Partitions are created under a lock so two writers do not race on the DDL.
@@ -133,18 +144,38 @@ func (s *Store) PutEntity(ctx context.Context, e Entity) error {
 
 // PutDepartment creates or updates a department of an existing entity.
 func (s *Store) PutDepartment(ctx context.Context, d Department) error {
+	return s.putDepartment(ctx, d, `ON CONFLICT (entity_id, id) DO UPDATE SET name = $3, instructions = $4, updated_at = now()`)
+}
+
+// EnsureDepartment creates a department of an existing entity unless it exists.
+func (s *Store) EnsureDepartment(ctx context.Context, d Department) error {
+	err := s.putDepartment(ctx, d, `ON CONFLICT (entity_id, id) DO NOTHING`)
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
+}
+
+var errUnchanged = errors.New("unchanged")
+
+func (s *Store) putDepartment(ctx context.Context, d Department, conflict string) error {
 	if !idRE.MatchString(d.ID) {
 		return fmt.Errorf("%w: department id %q must be 1-64 letters, digits or _.:-", ErrInvalid, d.ID)
 	}
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM entities WHERE id = $1)`, d.Entity).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("%w: entity %q", ErrNotFound, d.Entity)
+	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO departments (entity_id, id, name, instructions)
-		SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM entities WHERE id = $1)
-		ON CONFLICT (entity_id, id) DO UPDATE SET name = $3, instructions = $4, updated_at = now()`,
-		d.Entity, d.ID, d.Name, d.Instructions)
+		VALUES ($1, $2, $3, $4) `+conflict, d.Entity, d.ID, d.Name, d.Instructions)
 	if err != nil {
 		return fmt.Errorf("retrieval: put department %s/%s: %w", d.Entity, d.ID, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: entity %q", ErrNotFound, d.Entity)
+		return errUnchanged
 	}
 	return nil
 }

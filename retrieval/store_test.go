@@ -21,6 +21,12 @@ const dims = 8
 // openStore migrates a fresh database and opens a store of dims-dimensional vectors.
 func openStore(t *testing.T) (*Store, string) {
 	t.Helper()
+	return openStoreDims(t, dims)
+}
+
+// openStoreDims is openStore for vectors of n dimensions.
+func openStoreDims(t *testing.T, n int) (*Store, string) {
+	t.Helper()
 	url := testenv.Database(t)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -31,7 +37,7 @@ func openStore(t *testing.T) (*Store, string) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	s, err := Open(ctx, url, dims)
+	s, err := Open(ctx, url, n)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,8 @@ func commands() []command {
 		{"dev", "run the whole stack locally with a demo room and print the join URL", runDev},
 		{"worker", "join the configured LiveKit room as the assistant", runWorker},
 		{"migrate", "apply the PostgreSQL schema migrations", runMigrate},
-		{"bench", "measure: `bench join` (the assistant's join time)", runBench},
+		{"kb", "the knowledge base: `kb ingest` documents, `kb search` them", runKB},
+		{"bench", "measure: `bench join` (the assistant's join time), `bench pipeline` (voice turns)", runBench},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "attendant", Version)
 			return nil

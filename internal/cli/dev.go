@@ -99,7 +99,18 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	srv.AddCheck("postgres", stack.Postgres.Ready)
 	srv.AddCheck("redis", stack.Redis.Ready)
 	srv.AddCheck("livekit", stack.LiveKit.Ready)
-	w, closeWorker, err := newWorker(c, srv, log)
+	c.Redis.URL = "redis://" + stack.Redis.Addr() + "/0"
+	var kb *knowledge
+	if c.Retrieval.Enabled {
+		if kb, err = openKnowledge(ctx, c, srv.Registry, true, log); err != nil {
+			return err
+		}
+		defer kb.close()
+		if err := seedDemo(ctx, kb, c, c.Dev.DemoDocuments, log); err != nil {
+			return err
+		}
+	}
+	w, closeWorker, err := newWorker(ctx, c, kb, srv, log)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,7 @@ func startDev(t *testing.T, dataDir string, wantReady bool) *devProcess {
 		"--dev.http_addr", "127.0.0.1:0",
 		"--dev.livekit_binary", testenv.LiveKitBinary(),
 		"--dev.web_assets", filepath.Join(root, "web/node_modules/livekit-client/dist"),
+		"--dev.demo_documents", filepath.Join(root, "deploy/local/demo"),
 	)
 	cmd.Dir = t.TempDir()
 	d := &devProcess{cmd: cmd, exited: make(chan struct{})}

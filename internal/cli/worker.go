@@ -13,6 +13,7 @@ import (
 	"github.com/attendant/attendant/pipeline/llm"
 	"github.com/attendant/attendant/pipeline/stt"
 	"github.com/attendant/attendant/pipeline/tts"
+	"github.com/attendant/attendant/retrieval"
 	"github.com/attendant/attendant/worker"
 )
 
@@ -22,8 +23,11 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.ValidateLiveKit(); err != nil {
+		return err
+	}
 	srv := ops.New(log)
-	w, closeWorker, err := newWorker(c, srv, log)
+	w, closeWorker, err := newWorker(ctx, c, nil, srv, log)
 	if err != nil {
 		return err
 	}
@@ -41,8 +45,11 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 }
 
 // newWorker builds the worker from configuration and registers its metrics and
-// readiness check on srv. release frees the providers once the worker has stopped.
-func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (w *worker.Worker, release func(), err error) {
+// readiness check on srv. With retrieval enabled, answers are grounded in the
+// knowledge base kb (opened here when nil) and a goroutine follows context
+// invalidations until release. release frees the providers once the worker has
+// stopped.
+func newWorker(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Server, log *slog.Logger) (w *worker.Worker, release func(), err error) {
 	synth, err := newSynthesizer(c.TTS)
 	if err != nil {
 		return nil, nil, err
@@ -55,9 +62,31 @@ func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (w *worker.Wo
 	if err != nil {
 		return nil, nil, err
 	}
+	var closers []func()
 	release = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	closers = append(closers, func() {
 		if c, ok := rec.(io.Closer); ok {
 			_ = c.Close()
+		}
+	})
+	var source agent.ContextSource
+	var inv *retrieval.Invalidations
+	if c.Retrieval.Enabled {
+		if kb == nil {
+			if kb, err = openKnowledge(ctx, c, srv.Registry, true, log); err != nil {
+				release()
+				return nil, nil, fmt.Errorf("retrieval (set retrieval.enabled: false to run without the knowledge base): %w", err)
+			}
+			closers = append(closers, kb.close)
+		}
+		source = kb.assembler
+		if inv, err = kb.assembler.Subscribe(ctx); err != nil {
+			release()
+			return nil, nil, err
 		}
 	}
 	w, err = worker.New(worker.Config{
@@ -71,6 +100,7 @@ func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (w *worker.Wo
 			Greeting:   c.Worker.Greeting,
 			GreetDelay: c.Worker.GreetDelay,
 			Knowledge:  agent.Knowledge{Instructions: c.Worker.Instructions},
+			Context:    source,
 			Listen:     listenConfig(c.Listen),
 			BargeIn:    c.Listen.BargeIn,
 			// The config's bounds keep it valid for the listener.
@@ -81,10 +111,23 @@ func newWorker(c config.Config, srv *ops.Server, log *slog.Logger) (w *worker.Wo
 		ReconnectMax: c.Worker.ReconnectMax,
 	}, synth, worker.NewMetrics(srv.Registry), log)
 	if err != nil {
+		if inv != nil {
+			_ = inv.Close()
+		}
 		release()
 		return nil, nil, err
 	}
 	srv.AddCheck("livekit_room", w.Ready)
+	if inv != nil {
+		// Edits to the room's entity, department or documents reach the session.
+		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+		listening := make(chan struct{})
+		go func() {
+			defer close(listening)
+			inv.Run(listenCtx, w.ContextChanged)
+		}()
+		closers = append(closers, func() { stopListening(); <-listening })
+	}
 	return w, release, nil
 }
 

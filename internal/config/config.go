@@ -187,6 +187,9 @@ type Dev struct {
 	LiveKitBinary string `yaml:"livekit_binary"`
 	// WebAssets is the folder holding livekit-client's browser bundle.
 	WebAssets string `yaml:"web_assets"`
+	// DemoDocuments is a folder of Markdown documents ingested into the demo entity's
+	// knowledge at start.
+	DemoDocuments string `yaml:"demo_documents"`
 }
 
 // Default returns the configuration used when nothing else is given.
@@ -236,6 +239,7 @@ func Default() Config {
 			Room:          "demo",
 			LiveKitBinary: "bin/livekit-server",
 			WebAssets:     "web/node_modules/livekit-client/dist",
+			DemoDocuments: "deploy/local/demo",
 		},
 	}
 }
@@ -291,9 +295,6 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.LiveKit.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		bad("livekit.url", "%q must be a ws:// or wss:// URL such as ws://127.0.0.1:7880", c.LiveKit.URL)
-	}
-	if c.LiveKit.APIKey == "" || c.LiveKit.APISecret == "" {
-		bad("livekit.api_key/api_secret", "both must be set (ATTENDANT_LIVEKIT_API_KEY, ATTENDANT_LIVEKIT_API_SECRET); `attendant dev` sets them for the local server")
 	}
 	if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("database.url", "must be a postgres:// connection string")
@@ -421,6 +422,15 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w:\n  %w", ErrInvalid, joinLines(errs))
+}
+
+// ValidateLiveKit checks what talking to a LiveKit server needs beyond Validate: its
+// API key and secret. Commands that join rooms call it; `attendant dev` sets its own.
+func (c Config) ValidateLiveKit() error {
+	if c.LiveKit.APIKey == "" || c.LiveKit.APISecret == "" {
+		return fmt.Errorf("%w: livekit.api_key/api_secret: both must be set (ATTENDANT_LIVEKIT_API_KEY, ATTENDANT_LIVEKIT_API_SECRET); `attendant dev` sets them for the local server", ErrInvalid)
+	}
+	return nil
 }
 
 // checkRemote checks the address of an OpenAI-compatible provider of stage.

@@ -16,12 +16,15 @@ func valid() Config {
 }
 
 func TestDefaultNeedsOnlyKeys(t *testing.T) {
-	if err := valid().Validate(); err != nil {
-		t.Fatalf("Default() with LiveKit keys: Validate() = %v; want nil", err)
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v; want nil", err)
 	}
-	err := Default().Validate()
-	if err == nil || !strings.Contains(err.Error(), "ATTENDANT_LIVEKIT_API_KEY") {
-		t.Fatalf("Default().Validate() = %v; want a message naming ATTENDANT_LIVEKIT_API_KEY", err)
+	if err := valid().ValidateLiveKit(); err != nil {
+		t.Fatalf("Default() with LiveKit keys: ValidateLiveKit() = %v; want nil", err)
+	}
+	err := Default().ValidateLiveKit()
+	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "ATTENDANT_LIVEKIT_API_KEY") {
+		t.Fatalf("Default().ValidateLiveKit() = %v; want a message naming ATTENDANT_LIVEKIT_API_KEY", err)
 	}
 }
 

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/attendant/attendant/internal/testenv"
+)
+
+// `attendant kb ingest` stores documents and `attendant kb search` finds them, for
+// the entity asked only.
+func TestKBIngestAndSearch(t *testing.T) {
+	db := testenv.Database(t)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	handbook := write("handbook.md", "# Handbook\n\nThe office opens at eight thirty. Visitors park in the garage.")
+	other := write("other.txt", "Globex visitors park on the roof.")
+	broken := write("broken.pdf", "%PDF-1.7 nothing else")
+	run := func(sub string, args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		e := &env{stdout: &out, stderr: &errOut}
+		err := runKB(context.Background(), e, append([]string{sub, "--database.url", db}, args...))
+		return out.String(), errOut.String(), err
+	}
+	if out, _, err := run("ingest", "--entity", "acme", handbook); err != nil || !strings.Contains(out, "chunks stored") {
+		t.Fatalf("kb ingest: %v\n%s", err, out)
+	}
+	if _, _, err := run("ingest", "--entity", "globex", "--department", "fleet", other); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run("ingest", "--entity", "acme", broken)
+	if err == nil || !strings.Contains(out, "broken.pdf") {
+		t.Errorf("kb ingest of a broken PDF = %v, %q; want an error naming it", err, out)
+	}
+	out, _, err = run("search", "--entity", "acme", "where do visitors park")
+	if err != nil || !strings.Contains(out, "handbook.md#1") || !strings.Contains(out, "garage") || strings.Contains(out, "roof") {
+		t.Errorf("kb search: %v\n%s\nwant acme's handbook only", err, out)
+	}
+	if _, _, err := run("search", "where"); err == nil {
+		t.Error("kb search without --entity = nil; want a usage error")
+	}
+}
