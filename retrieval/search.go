@@ -149,3 +149,52 @@ func searchErr(ctx context.Context, err error) error {
 	}
 	return fmt.Errorf("retrieval: search: %w", err)
 }
+
+// Neighbor is a chunk found by vector alone.
+type Neighbor struct {
+	DocumentID int64
+	Index      int
+	Distance   float64
+}
+
+// Nearest returns the k chunks of entity (department-or-none, as Search) nearest to
+// vec by cosine distance through the entity's HNSW index; exact makes it a scan of
+// every row the filter admits instead, the ground truth benchmarks compare with.
+func (s *Store) Nearest(ctx context.Context, entity, department string, vec []float32, k int, exact bool) ([]Neighbor, error) {
+	if len(vec) != s.dims {
+		return nil, fmt.Errorf("%w: query vector has %d dimensions; want %d", ErrInvalid, len(vec), s.dims)
+	}
+	sql := fmt.Sprintf(`SELECT document_id, idx, distance FROM (
+		SELECT document_id, idx, embedding::vector(%[1]d) <=> $3::vector(%[1]d) AS distance
+		FROM knowledge_chunks
+		WHERE entity_id = $1 AND (department_id = $2 OR department_id IS NULL)
+		ORDER BY embedding::vector(%[1]d) <=> $3::vector(%[1]d)
+		LIMIT $4) AS n ORDER BY distance`, s.dims)
+	args := []any{entity, nullable(department), pgvector.NewVector(vec), k}
+	collect := func(rows pgx.Rows) ([]Neighbor, error) {
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Neighbor, error) {
+			var n Neighbor
+			return n, r.Scan(&n.DocumentID, &n.Index, &n.Distance)
+		})
+	}
+	if !exact {
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, searchErr(ctx, err)
+		}
+		return collect(rows)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_indexscan = off`); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, searchErr(ctx, err)
+	}
+	return collect(rows)
+}

@@ -352,3 +352,29 @@ func (s *Store) roomsOf(ctx context.Context, entity, department string) ([]strin
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// DropVectorIndex drops entity's HNSW index, so that a bulk load (benchmarks) does
+// not update it row by row; BuildVectorIndex builds it again.
+func (s *Store) DropVectorIndex(ctx context.Context, entity string) error {
+	_, err := s.pool.Exec(ctx, `DROP INDEX IF EXISTS `+pgx.Identifier{partition(entity) + "_hnsw"}.Sanitize())
+	return err
+}
+
+// BuildVectorIndex builds entity's HNSW index if it is missing.
+func (s *Store) BuildVectorIndex(ctx context.Context, entity string) error {
+	p := partition(entity)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	for _, q := range []string{`SET maintenance_work_mem = '1GB'`, `SET max_parallel_maintenance_workers = 2`,
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw ((embedding::vector(%d)) vector_cosine_ops)`,
+			pgx.Identifier{p + "_hnsw"}.Sanitize(), pgx.Identifier{p}.Sanitize(), s.dims),
+		`RESET maintenance_work_mem`, `RESET max_parallel_maintenance_workers`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}

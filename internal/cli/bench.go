@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/attendant/attendant/bench"
 	"github.com/attendant/attendant/internal/config"
@@ -16,9 +19,12 @@ import (
 	"github.com/attendant/attendant/worker"
 )
 
-const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
+const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench retrieval [--chunks 100000] [--dims 384] [--entities 10] [--queries 1000] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
 
 func runBench(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "retrieval" {
+		return runBenchRetrieval(ctx, e, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "join" && args[0] != "pipeline") {
 		return fmt.Errorf("%w: %s", errUsage, benchUsage)
 	}
@@ -137,4 +143,62 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return given
+}
+
+// runBenchRetrieval loads a synthetic corpus and times filtered search. Without
+// --database.url it starts its own PostgreSQL and Redis under dev.data_dir/bench, kept
+// between runs so a loaded corpus is reused.
+func runBenchRetrieval(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("bench retrieval", e)
+	chunks := fs.Int("chunks", 100000, "synthetic chunks in all")
+	dims := fs.Int("dims", 384, "vector size")
+	entities := fs.Int("entities", 10, "organisations sharing the chunks")
+	queries := fs.Int("queries", 1000, "searches to time")
+	out := fs.String("out", "", "write the report as JSON to this file")
+	o := config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *chunks < 1000 || *chunks > 20000000 || *dims < 2 || *dims > 2000 || *entities < 2 || *entities > 1000 || *queries < 1 {
+		return fmt.Errorf("%w: --chunks 1000..20000000, --dims 2..2000, --entities 2..1000, --queries at least 1", errUsage)
+	}
+	c, log, err := finishConfig(e, o)
+	if err != nil {
+		return err
+	}
+	redisAddr := ""
+	if !flagGiven(fs, "database.url") && os.Getenv("ATTENDANT_DATABASE_URL") == "" {
+		stack, err := devstack.Start(ctx, devstack.Options{Dir: filepath.Join(c.Dev.DataDir, "bench"),
+			Postgres: true, Redis: true, Durable: true, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer stack.Stop()
+		c.Database.URL = stack.Postgres.URL()
+		redisAddr = stack.Redis.Addr()
+	} else {
+		opts, err := redis.ParseURL(c.Redis.URL)
+		if err != nil {
+			return fmt.Errorf("redis.url: %w", err)
+		}
+		redisAddr = opts.Addr
+	}
+	if err := applyMigrations(ctx, c.Database.URL, log); err != nil {
+		return err
+	}
+	rep, err := bench.Retrieval(ctx, bench.RetrievalOptions{
+		Chunks: *chunks, Dims: *dims, Entities: *entities, Queries: *queries,
+		DatabaseURL: c.Database.URL, RedisAddr: redisAddr, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	rep.WriteText(e.stdout)
+	if *out != "" {
+		if err := rep.WriteJSON(*out); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "report written to %s\n", *out)
+	}
+	return nil
 }

@@ -1,0 +1,395 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attendant/attendant/retrieval"
+)
+
+// RetrievalOptions configures the retrieval scenario.
+type RetrievalOptions struct {
+	// Chunks is how many synthetic chunks the entities hold in all; Dims their size.
+	Chunks, Dims int
+	// Entities share the chunks equally; each has Departments of uneven size plus
+	// entity-wide documents, and Topics its chunks are drawn around.
+	Entities, Departments, Topics int
+	// Queries is how many searches are timed.
+	Queries int
+	// DatabaseURL is a migrated database; RedisAddr a Redis server.
+	DatabaseURL, RedisAddr string
+	Seed                   uint64
+	Logger                 *slog.Logger
+}
+
+// RetrievalReport is what the retrieval scenario measured. Times are in milliseconds.
+type RetrievalReport struct {
+	Scenario string    `json:"scenario"`
+	Started  time.Time `json:"started"`
+	Chunks   int       `json:"chunks"`
+	Dims     int       `json:"dims"`
+	Entities int       `json:"entities"`
+	Queries  int       `json:"queries"`
+	Loaded   bool      `json:"loaded"` // false: a loaded set was reused
+	LoadS    float64   `json:"load_s"`
+	IndexS   float64   `json:"index_s"`
+	// Filtered top-5 search through the entity's HNSW index.
+	P50 float64 `json:"p50_ms"`
+	P95 float64 `json:"p95_ms"`
+	P99 float64 `json:"p99_ms"`
+	QPS float64 `json:"qps"`
+	// RecallAt5 is the share of the exact top 5 (same filter) the search found.
+	RecallAt5 float64 `json:"recall_at_5"`
+	// ForeignRecallAt5 is the recall over queries drawn from other entities' topics.
+	ForeignRecallAt5 float64 `json:"foreign_recall_at_5"`
+	ExactP50         float64 `json:"exact_p50_ms"`
+	ExactP99         float64 `json:"exact_p99_ms"`
+	// The original plan's query form on the same data.
+	NaiveP50 float64 `json:"naive_p50_ms"`
+	NaiveP99 float64 `json:"naive_p99_ms"`
+	// Reading a room's assembled context from Redis.
+	ContextFetchP50 float64 `json:"context_fetch_p50_ms"`
+	ContextFetchP99 float64 `json:"context_fetch_p99_ms"`
+}
+
+// naiveSQL is the query form of the original plan: the threshold in WHERE and the
+// order by similarity keep any index from serving it.
+const naiveSQL = `SELECT content, 1 - (embedding::vector(%[1]d) <=> $1::vector(%[1]d)) AS similarity
+FROM knowledge_chunks
+WHERE entity_id = $2 AND (department_id = $3 OR department_id IS NULL)
+  AND 1 - (embedding::vector(%[1]d) <=> $1::vector(%[1]d)) > 0.7
+ORDER BY similarity DESC LIMIT 5`
+
+type corpus struct {
+	o         RetrievalOptions
+	centroids [][][]float32 // [entity][topic]
+	shares    []float64     // department shares; the last is entity-wide
+}
+
+func entityID(i int) string { return fmt.Sprintf("bench-e%02d", i) }
+func deptID(i int) string   { return fmt.Sprintf("d%d", i) }
+
+// noise scales the spread of chunks around their topic: cosine about 0.75 to it.
+const noise = 0.9
+
+func (c *corpus) vector(r *rand.Rand, centre []float32) []float32 {
+	v := make([]float32, len(centre))
+	sigma := noise / math.Sqrt(float64(len(centre)))
+	var n float64
+	for i := range v {
+		x := float64(centre[i]) + sigma*r.NormFloat64()
+		v[i] = float32(x)
+		n += x * x
+	}
+	n = math.Sqrt(n)
+	for i := range v {
+		v[i] /= float32(n)
+	}
+	return v
+}
+
+func newCorpus(o RetrievalOptions) *corpus {
+	r := rand.New(rand.NewPCG(o.Seed, 1))
+	c := &corpus{o: o}
+	unit := func() []float32 {
+		v := make([]float32, o.Dims)
+		var n float64
+		for i := range v {
+			x := r.NormFloat64()
+			v[i] = float32(x)
+			n += x * x
+		}
+		for i := range v {
+			v[i] /= float32(math.Sqrt(n))
+		}
+		return v
+	}
+	c.centroids = make([][][]float32, o.Entities)
+	for e := range c.centroids {
+		c.centroids[e] = make([][]float32, o.Topics)
+		for t := range c.centroids[e] {
+			c.centroids[e][t] = unit()
+		}
+	}
+	// Uneven departments: each half the size of the one before, and a share of
+	// entity-wide documents as large as the second department.
+	total := 0.0
+	for d := range o.Departments {
+		c.shares = append(c.shares, math.Pow(0.5, float64(d)))
+		total += c.shares[d]
+	}
+	c.shares = append(c.shares, 0.5)
+	total += 0.5
+	for i := range c.shares {
+		c.shares[i] /= total
+	}
+	return c
+}
+
+// Retrieval loads (or reuses) the synthetic corpus and times filtered search.
+func Retrieval(ctx context.Context, o RetrievalOptions) (RetrievalReport, error) {
+	if o.Entities <= 0 {
+		o.Entities = 10
+	}
+	if o.Departments <= 0 {
+		o.Departments = 4
+	}
+	if o.Topics <= 0 {
+		o.Topics = 20
+	}
+	if o.Queries <= 0 {
+		o.Queries = 1000
+	}
+	if o.Seed == 0 {
+		o.Seed = 7
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	rep := RetrievalReport{Scenario: "retrieval", Started: time.Now().UTC(), Chunks: o.Chunks, Dims: o.Dims, Entities: o.Entities, Queries: o.Queries}
+	store, err := retrieval.Open(ctx, o.DatabaseURL, o.Dims)
+	if err != nil {
+		return rep, err
+	}
+	defer store.Close()
+	conn, err := pgx.Connect(ctx, o.DatabaseURL)
+	if err != nil {
+		return rep, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	c := newCorpus(o)
+	var have int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM knowledge_chunks WHERE entity_id LIKE 'bench-e%'`).Scan(&have); err != nil {
+		return rep, err
+	}
+	if have != o.Chunks {
+		rep.Loaded = true
+		if rep.LoadS, rep.IndexS, err = c.load(ctx, store, conn); err != nil {
+			return rep, err
+		}
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE knowledge_chunks`); err != nil {
+		return rep, err
+	}
+
+	r := rand.New(rand.NewPCG(o.Seed, 2))
+	var times, exact, naive []float64
+	var found, relevant, foreignFound, foreignRelevant int
+	naiveQuery := fmt.Sprintf(naiveSQL, o.Dims)
+	var searchTime time.Duration
+	for range o.Queries {
+		e := r.IntN(o.Entities)
+		dept := ""
+		if r.Float64() < 0.8 {
+			dept = deptID(r.IntN(o.Departments))
+		}
+		from, foreign := e, false
+		if r.Float64() < 0.2 { // one query in five is about another entity's topics
+			from, foreign = (e+1+r.IntN(o.Entities-1))%o.Entities, true
+		}
+		q := c.vector(r, c.centroids[from][r.IntN(o.Topics)])
+		t0 := time.Now()
+		got, err := store.Nearest(ctx, entityID(e), dept, q, 5, false)
+		took := time.Since(t0)
+		if err != nil {
+			return rep, err
+		}
+		searchTime += took
+		times = append(times, ms(took))
+		t0 = time.Now()
+		want, err := store.Nearest(ctx, entityID(e), dept, q, 5, true)
+		if err != nil {
+			return rep, err
+		}
+		exact = append(exact, ms(time.Since(t0)))
+		hit := map[[2]int64]bool{}
+		for _, n := range got {
+			hit[[2]int64{n.DocumentID, int64(n.Index)}] = true
+		}
+		for _, n := range want {
+			ok := hit[[2]int64{n.DocumentID, int64(n.Index)}]
+			relevant++
+			if ok {
+				found++
+			}
+			if foreign {
+				foreignRelevant++
+				if ok {
+					foreignFound++
+				}
+			}
+		}
+		var deptArg *string
+		if dept != "" {
+			deptArg = &dept
+		}
+		t0 = time.Now()
+		rows, err := conn.Query(ctx, naiveQuery, pgvector.NewVector(q), entityID(e), deptArg)
+		if err != nil {
+			return rep, err
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if rows.Err() != nil {
+			return rep, rows.Err()
+		}
+		naive = append(naive, ms(time.Since(t0)))
+	}
+	s := Summarize(times)
+	rep.P50, rep.P95, rep.P99 = s.P50, s.P95, s.P99
+	rep.QPS = round2(float64(o.Queries) / searchTime.Seconds())
+	rep.RecallAt5 = round4(float64(found) / float64(max(relevant, 1)))
+	rep.ForeignRecallAt5 = round4(float64(foreignFound) / float64(max(foreignRelevant, 1)))
+	se, sn := Summarize(exact), Summarize(naive)
+	rep.ExactP50, rep.ExactP99 = se.P50, se.P99
+	rep.NaiveP50, rep.NaiveP99 = sn.P50, sn.P99
+	if rep.ContextFetchP50, rep.ContextFetchP99, err = contextFetch(ctx, o, store); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// load replaces the bench entities' chunks with the synthetic corpus, then builds
+// each entity's HNSW index; it returns the seconds each part took.
+func (c *corpus) load(ctx context.Context, store *retrieval.Store, conn *pgx.Conn) (loadS, indexS float64, err error) {
+	o := c.o
+	if _, err := conn.Exec(ctx, `DELETE FROM entities WHERE id LIKE 'bench-e%'`); err != nil {
+		return 0, 0, err
+	}
+	started := time.Now()
+	r := rand.New(rand.NewPCG(o.Seed, 3))
+	perEntity := o.Chunks / o.Entities
+	const perDoc = 1000
+	for e := range o.Entities {
+		id := entityID(e)
+		if err := store.PutEntity(ctx, retrieval.Entity{ID: id, Name: id}); err != nil {
+			return 0, 0, err
+		}
+		for d := range o.Departments {
+			if err := store.PutDepartment(ctx, retrieval.Department{Entity: id, ID: deptID(d)}); err != nil {
+				return 0, 0, err
+			}
+		}
+		if err := store.DropVectorIndex(ctx, id); err != nil {
+			return 0, 0, err
+		}
+		n := perEntity
+		if e == o.Entities-1 {
+			n = o.Chunks - perEntity*(o.Entities-1)
+		}
+		for di, share := range c.shares {
+			dept := ""
+			if di < o.Departments {
+				dept = deptID(di)
+			}
+			count := int(math.Round(share * float64(n)))
+			if di == len(c.shares)-1 {
+				count = n - sumShares(c.shares[:di], n)
+			}
+			for doc := 0; count > 0; doc++ {
+				m := min(perDoc, count)
+				count -= m
+				chunks := make([]retrieval.Chunk, m)
+				for i := range chunks {
+					t := r.IntN(o.Topics)
+					chunks[i] = retrieval.Chunk{Text: fmt.Sprintf("topic %d of %s, passage %d", t, id, i), Tokens: 8,
+						Embedding: c.vector(r, c.centroids[e][t])}
+				}
+				name := fmt.Sprintf("%s-%s-%d", id, dept, doc)
+				if _, err := store.ReplaceDocument(ctx, retrieval.Document{Entity: id, Department: dept, Name: name,
+					Format: "text", SHA256: []byte{0}, Embedder: "bench"}, chunks); err != nil {
+					return 0, 0, err
+				}
+			}
+		}
+		o.Logger.Info("entity loaded", "entity", id, "chunks", n)
+	}
+	loadS = time.Since(started).Seconds()
+	started = time.Now()
+	for e := range o.Entities {
+		if err := store.BuildVectorIndex(ctx, entityID(e)); err != nil {
+			return 0, 0, err
+		}
+		o.Logger.Info("index built", "entity", entityID(e), "after", time.Since(started).Round(time.Second))
+	}
+	return round2(loadS), round2(time.Since(started).Seconds()), nil
+}
+
+func sumShares(shares []float64, n int) int {
+	total := 0
+	for _, s := range shares {
+		total += int(math.Round(s * float64(n)))
+	}
+	return total
+}
+
+// contextFetch times reading a room's assembled context from Redis (a cache hit).
+func contextFetch(ctx context.Context, o RetrievalOptions, store *retrieval.Store) (p50, p99 float64, err error) {
+	rdb := redis.NewClient(&redis.Options{Addr: o.RedisAddr})
+	defer rdb.Close()
+	emb := fixedEmbedder{dims: o.Dims}
+	asm, err := retrieval.NewAssembler(retrieval.AssemblerConfig{}, store, emb, rdb, retrieval.NewMetrics(prometheus.NewRegistry()), o.Logger)
+	if err != nil {
+		return 0, 0, err
+	}
+	room := "bench-room"
+	if err := store.PutRoom(ctx, retrieval.Room{ID: room, Entity: entityID(0), Department: deptID(0), Prompt: "Bench room.", Topic: "topic 3"}); err != nil {
+		return 0, 0, err
+	}
+	if _, err := asm.Prewarm(ctx, room); err != nil {
+		return 0, 0, err
+	}
+	var times []float64
+	for range 1000 {
+		t0 := time.Now()
+		if _, err := asm.Room(ctx, room); err != nil {
+			return 0, 0, err
+		}
+		times = append(times, ms(time.Since(t0)))
+	}
+	s := Summarize(times)
+	return s.P50, s.P99, nil
+}
+
+// fixedEmbedder embeds every text as the same unit vector: the context fetch does
+// not depend on what the topic's embedding is.
+type fixedEmbedder struct{ dims int }
+
+func (f fixedEmbedder) Dims() int    { return f.dims }
+func (f fixedEmbedder) Name() string { return "fixed" }
+func (f fixedEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i := range out {
+		v := make([]float32, f.dims)
+		v[0] = 1
+		out[i] = v
+	}
+	return out, nil
+}
+
+func round4(v float64) float64 { return math.Round(v*10000) / 10000 }
+
+// WriteText prints the report.
+func (r RetrievalReport) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "retrieval over %d chunks (%d dims, %d entities), %d queries; loaded now: %v (load %.1fs, index %.1fs)\n",
+		r.Chunks, r.Dims, r.Entities, r.Queries, r.Loaded, r.LoadS, r.IndexS)
+	fmt.Fprintf(w, "  filtered top-5 (HNSW per entity): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, %.0f qps, recall@5 %.4f (foreign-topic queries %.4f)\n",
+		r.P50, r.P95, r.P99, r.QPS, r.RecallAt5, r.ForeignRecallAt5)
+	fmt.Fprintf(w, "  exact filtered scan: p50 %.2f ms, p99 %.2f ms\n", r.ExactP50, r.ExactP99)
+	fmt.Fprintf(w, "  naive form:          p50 %.2f ms, p99 %.2f ms (%.0fx the p99 above)\n", r.NaiveP50, r.NaiveP99, r.NaiveP99/math.Max(r.P99, 0.001))
+	fmt.Fprintf(w, "  context fetch (Redis): p50 %.3f ms, p99 %.3f ms\n", r.ContextFetchP50, r.ContextFetchP99)
+}
+
+// WriteJSON writes the report to path.
+func (r RetrievalReport) WriteJSON(path string) error { return writeJSON(path, r) }
