@@ -182,38 +182,53 @@ func Retrieval(ctx context.Context, o RetrievalOptions) (RetrievalReport, error)
 		return rep, err
 	}
 
+	// The queries are drawn first, then timed in separate passes, so the exact and
+	// naive scans (which read every vector the filter admits) do not evict the index
+	// pages between the searches being timed.
+	type query struct {
+		entity, dept string
+		foreign      bool
+		vec          []float32
+	}
 	r := rand.New(rand.NewPCG(o.Seed, 2))
-	var times, exact, naive []float64
-	var found, relevant, foreignFound, foreignRelevant int
-	naiveQuery := fmt.Sprintf(naiveSQL, o.Dims)
-	var searchTime time.Duration
-	for range o.Queries {
+	qs := make([]query, o.Queries)
+	for i := range qs {
 		e := r.IntN(o.Entities)
-		dept := ""
+		q := query{entity: entityID(e)}
 		if r.Float64() < 0.8 {
-			dept = deptID(r.IntN(o.Departments))
+			q.dept = deptID(r.IntN(o.Departments))
 		}
-		from, foreign := e, false
+		from := e
 		if r.Float64() < 0.2 { // one query in five is about another entity's topics
-			from, foreign = (e+1+r.IntN(o.Entities-1))%o.Entities, true
+			from, q.foreign = (e+1+r.IntN(o.Entities-1))%o.Entities, true
 		}
-		q := c.vector(r, c.centroids[from][r.IntN(o.Topics)])
+		q.vec = c.vector(r, c.centroids[from][r.IntN(o.Topics)])
+		qs[i] = q
+	}
+	var times, exact, naive []float64
+	got := make([][]retrieval.Neighbor, len(qs))
+	var searchTime time.Duration
+	for i, q := range qs {
 		t0 := time.Now()
-		got, err := store.Nearest(ctx, entityID(e), dept, q, 5, false)
+		n, err := store.Nearest(ctx, q.entity, q.dept, q.vec, 5, false)
 		took := time.Since(t0)
 		if err != nil {
 			return rep, err
 		}
+		got[i] = n
 		searchTime += took
 		times = append(times, ms(took))
-		t0 = time.Now()
-		want, err := store.Nearest(ctx, entityID(e), dept, q, 5, true)
+	}
+	var found, relevant, foreignFound, foreignRelevant int
+	for i, q := range qs {
+		t0 := time.Now()
+		want, err := store.Nearest(ctx, q.entity, q.dept, q.vec, 5, true)
 		if err != nil {
 			return rep, err
 		}
 		exact = append(exact, ms(time.Since(t0)))
 		hit := map[[2]int64]bool{}
-		for _, n := range got {
+		for _, n := range got[i] {
 			hit[[2]int64{n.DocumentID, int64(n.Index)}] = true
 		}
 		for _, n := range want {
@@ -222,19 +237,22 @@ func Retrieval(ctx context.Context, o RetrievalOptions) (RetrievalReport, error)
 			if ok {
 				found++
 			}
-			if foreign {
+			if q.foreign {
 				foreignRelevant++
 				if ok {
 					foreignFound++
 				}
 			}
 		}
+	}
+	naiveQuery := fmt.Sprintf(naiveSQL, o.Dims)
+	for _, q := range qs {
 		var deptArg *string
-		if dept != "" {
-			deptArg = &dept
+		if q.dept != "" {
+			deptArg = &q.dept
 		}
-		t0 = time.Now()
-		rows, err := conn.Query(ctx, naiveQuery, pgvector.NewVector(q), entityID(e), deptArg)
+		t0 := time.Now()
+		rows, err := conn.Query(ctx, naiveQuery, pgvector.NewVector(q.vec), q.entity, deptArg)
 		if err != nil {
 			return rep, err
 		}
