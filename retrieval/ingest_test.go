@@ -58,7 +58,7 @@ func TestIngestFormats(t *testing.T) {
 	ctx := context.Background()
 	uploads := []struct {
 		name, format, word string
-		data           []byte
+		data               []byte
 	}{
 		{"notes.txt", "text", "aardvark", []byte("The aardvark enclosure opens at noon.\n\nFeeding is at three.")},
 		{"guide.md", "markdown", "bicycle", []byte("# Guide\n\nThe **bicycle** shed is behind the [canteen](http://x).\n\n- Locks are provided.")},
