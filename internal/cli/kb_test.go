@@ -7,8 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/attendant/attendant/internal/testenv"
+	"github.com/attendant/attendant/retrieval"
 )
 
 // `attendant kb ingest` stores documents and `attendant kb search` finds them, for
@@ -26,14 +30,31 @@ func TestKBIngestAndSearch(t *testing.T) {
 	handbook := write("handbook.md", "# Handbook\n\nThe office opens at eight thirty. Visitors park in the garage.")
 	other := write("other.txt", "Globex visitors park on the roof.")
 	broken := write("broken.pdf", "%PDF-1.7 nothing else")
+	redisURL := "redis://" + testenv.Shared(t).Redis.Addr() + "/0"
 	run := func(sub string, args ...string) (string, string, error) {
 		var out, errOut bytes.Buffer
 		e := &env{stdout: &out, stderr: &errOut}
-		err := runKB(context.Background(), e, append([]string{sub, "--database.url", db}, args...))
+		err := runKB(context.Background(), e, append([]string{sub, "--database.url", db, "--redis.url", redisURL}, args...))
 		return out.String(), errOut.String(), err
+	}
+	// Running workers hear of the change.
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.Shared(t).Redis.Addr()})
+	defer rdb.Close()
+	sub := rdb.Subscribe(context.Background(), retrieval.InvalidateChannel)
+	defer sub.Close()
+	if _, err := sub.Receive(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	if out, _, err := run("ingest", "--entity", "acme", handbook); err != nil || !strings.Contains(out, "chunks stored") {
 		t.Fatalf("kb ingest: %v\n%s", err, out)
+	}
+	select {
+	case m := <-sub.Channel():
+		if !strings.Contains(m.Payload, `"entity":"acme"`) {
+			t.Errorf("invalidation %s; want entity acme", m.Payload)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("kb ingest published no context invalidation")
 	}
 	if _, _, err := run("ingest", "--entity", "globex", "--department", "fleet", other); err != nil {
 		t.Fatal(err)

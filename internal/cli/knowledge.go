@@ -146,7 +146,9 @@ func runKB(ctx context.Context, e *env, args []string) error {
 	if *entity == "" || fs.NArg() == 0 {
 		return fmt.Errorf("%w: %s", errUsage, kbUsage)
 	}
-	kb, err := openKnowledge(ctx, c, prometheus.NewRegistry(), false, log)
+	// With Redis, ingestion tells running workers that their rooms' context changed;
+	// without it, a warning says so and cached contexts last until their TTL.
+	kb, err := openKnowledge(ctx, c, prometheus.NewRegistry(), args[0] == "ingest", log)
 	if err != nil {
 		return err
 	}
