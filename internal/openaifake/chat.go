@@ -8,8 +8,9 @@ import (
 	"regexp"
 	"strconv"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/attendant/attendant/pipeline/chunker"
 )
 
 // argumentPieces is how many chunks a tool call's arguments are split over.
@@ -153,7 +154,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 
 	id := "chatcmpl-fake-" + strconv.FormatInt(s.seq.Add(1), 10)
 	created := time.Now().Unix()
-	tokens := words(opts.Reply)
+	tokens := chunker.Words(opts.Reply)
 	calls := toolCalls(opts)
 	finish := "stop"
 	if len(calls) > 0 {
@@ -257,25 +258,6 @@ func event(v any) []byte {
 	out = append(out, "data: "...)
 	out = append(out, data...)
 	return append(out, "\n\n"...)
-}
-
-// words splits s into pieces of one word each, every piece carrying the
-// whitespace before its word, so that the pieces concatenate to s.
-func words(s string) []string {
-	var out []string
-	start, prevSpace := 0, true
-	for i, r := range s {
-		space := unicode.IsSpace(r)
-		if space && !prevSpace && i > start {
-			out = append(out, s[start:i])
-			start = i
-		}
-		prevSpace = space
-	}
-	if start < len(s) {
-		out = append(out, s[start:])
-	}
-	return out
 }
 
 // split cuts s into at most n pieces of about equal length, at rune

@@ -345,30 +345,6 @@ func TestClientGoneStopsStream(t *testing.T) {
 	}
 }
 
-func TestWords(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"one", []string{"one"}},
-		{"one two", []string{"one", " two"}},
-		{"  lead", []string{"  lead"}},
-		{"trail ", []string{"trail", " "}},
-		{"a\n\nb\tc", []string{"a", "\n\nb", "\tc"}},
-		{"héllo wörld", []string{"héllo", " wörld"}},
-	}
-	for _, tt := range tests {
-		got := words(tt.in)
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("words(%q) = %q; want %q", tt.in, got, tt.want)
-		}
-		if strings.Join(got, "") != tt.in {
-			t.Errorf("words(%q) joined = %q; want the input", tt.in, strings.Join(got, ""))
-		}
-	}
-}
-
 func TestSplit(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -65,7 +65,7 @@ func (e *Extractive) Stream(ctx context.Context, req Request, onDelta func(Delta
 	if err != nil {
 		return err
 	}
-	for _, w := range splitWords(answer) {
+	for _, w := range chunker.Words(answer) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -205,25 +205,6 @@ func undouble(w string) string {
 		return w[:n-1]
 	}
 	return w
-}
-
-// splitWords splits s into one piece per word, each with the whitespace
-// before it, so the pieces concatenate to s.
-func splitWords(s string) []string {
-	var out []string
-	start, prevSpace := 0, true
-	for i, r := range s {
-		space := unicode.IsSpace(r)
-		if space && !prevSpace && i > start {
-			out = append(out, s[start:i])
-			start = i
-		}
-		prevSpace = space
-	}
-	if start < len(s) {
-		out = append(out, s[start:])
-	}
-	return out
 }
 
 // stopWords are too common to tell sentences apart.

@@ -206,10 +206,3 @@ func TestTerms(t *testing.T) {
 	}
 }
 
-func TestSplitWords(t *testing.T) {
-	for _, s := range []string{"", "one", "one two", " lead and trail ", "a\n\nb"} {
-		if got := strings.Join(splitWords(s), ""); got != s {
-			t.Errorf("splitWords(%q) joined = %q; want the input", s, got)
-		}
-	}
-}
