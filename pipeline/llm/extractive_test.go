@@ -205,4 +205,3 @@ func TestTerms(t *testing.T) {
 		t.Errorf("terms = %q; want %q", list, want)
 	}
 }
-
