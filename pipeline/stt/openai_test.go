@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/attendant/attendant/pipeline/audio"
+
+	"github.com/attendant/attendant/internal/openaifake"
 )
 
 const testAPIKey = "sk-test-attendant"
@@ -85,59 +87,59 @@ var supportedExtensions = []string{"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", 
 
 func (s *transcriptionServer) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/audio/transcriptions" {
-		writeAPIError(w, http.StatusNotFound, "invalid_request_error", nil, "",
+		openaifake.WriteAPIError(w, http.StatusNotFound, "invalid_request_error", nil, "",
 			fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+testAPIKey {
-		writeAPIError(w, http.StatusUnauthorized, "invalid_request_error", nil, "invalid_api_key",
+		openaifake.WriteAPIError(w, http.StatusUnauthorized, "invalid_request_error", nil, "invalid_api_key",
 			"Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.")
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "multipart/form-data" {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
 			"Invalid Content-Type header, expected multipart/form-data")
 		return
 	}
 	if err := r.ParseMultipartForm(32 << 20); err != nil {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
 			"Could not parse multipart form")
 		return
 	}
 	model := r.FormValue("model")
 	if model == "" {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("model"), "",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("model"), "",
 			"you must provide a model parameter")
 		return
 	}
 	file, header, err := r.FormFile("file")
 	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "",
 			"'file' is a required property")
 		return
 	}
 	defer file.Close()
 	ext := strings.TrimPrefix(path.Ext(header.Filename), ".")
 	if !slices.Contains(supportedExtensions, ext) {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "invalid_value",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "invalid_value",
 			fmt.Sprintf("Invalid file format. Supported formats: %q", supportedExtensions))
 		return
 	}
 	data, err := io.ReadAll(file)
 	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "", "Could not read file")
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "", "Could not read file")
 		return
 	}
 	var clip audio.Clip
 	if ext == "wav" {
 		clip, err = audio.DecodeWAV(data)
 		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "invalid_value",
+			openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "invalid_value",
 				"Audio file might be corrupted or unsupported")
 			return
 		}
 		if clip.Duration() < 100*time.Millisecond {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "audio_too_short",
+			openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("file"), "audio_too_short",
 				"Audio file is too short. Minimum audio length is 0.1 seconds.")
 			return
 		}
@@ -165,7 +167,7 @@ func (s *transcriptionServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if n <= s.FailFirst {
-		writeStatusError(w, s.FailStatus, s.FailCode)
+		openaifake.WriteStatusError(w, s.FailStatus, s.FailCode, "whisper-1")
 		return
 	}
 
@@ -180,39 +182,9 @@ func (s *transcriptionServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, s.Text+"\n")
 	default:
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("response_format"), "unsupported_value",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("response_format"), "unsupported_value",
 			fmt.Sprintf("Unsupported value: 'response_format' does not support '%s' with this model.", format))
 	}
-}
-
-// writeStatusError answers with the error body OpenAI sends for status.
-func writeStatusError(w http.ResponseWriter, status int, code string) {
-	switch {
-	case status == http.StatusTooManyRequests && code == "insufficient_quota":
-		writeAPIError(w, status, "insufficient_quota", nil, code,
-			"You exceeded your current quota, please check your plan and billing details.")
-	case status == http.StatusTooManyRequests:
-		writeAPIError(w, status, "requests", nil, "rate_limit_exceeded",
-			"Rate limit reached for whisper-1 on requests per min (RPM): Limit 50, Used 50, Requested 1. Please try again in 1.2s.")
-	case status >= 500:
-		writeAPIError(w, status, "server_error", nil, code, "The server had an error while processing your request. Sorry about that!")
-	default:
-		writeAPIError(w, status, "invalid_request_error", nil, code, "Invalid request.")
-	}
-}
-
-// writeAPIError writes OpenAI's JSON error body:
-// {"error": {"message", "type", "param", "code"}}.
-func writeAPIError(w http.ResponseWriter, status int, typ string, param *string, code, message string) {
-	var c any
-	if code != "" {
-		c = code
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
-		"message": message, "type": typ, "param": param, "code": c,
-	}})
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/attendant/attendant/pipeline/audio"
+
+	"github.com/attendant/attendant/internal/openaifake"
 )
 
 const testAPIKey = "sk-test-attendant"
@@ -104,16 +106,16 @@ var (
 
 func (s *speechServer) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/audio/speech" {
-		writeAPIError(w, http.StatusNotFound, "invalid_request_error", nil, "", fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))
+		openaifake.WriteAPIError(w, http.StatusNotFound, "invalid_request_error", nil, "", fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+testAPIKey {
-		writeAPIError(w, http.StatusUnauthorized, "invalid_request_error", nil, "invalid_api_key",
+		openaifake.WriteAPIError(w, http.StatusUnauthorized, "invalid_request_error", nil, "invalid_api_key",
 			"Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.")
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
 			"Invalid Content-Type header, expected application/json")
 		return
 	}
@@ -121,7 +123,7 @@ func (s *speechServer) serve(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", nil, "",
 			"We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)")
 		return
 	}
@@ -130,21 +132,21 @@ func (s *speechServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch n := utf8.RuneCountInString(req.Input); {
 	case req.Model == "":
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("model"), "", "you must provide a model parameter")
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("model"), "", "you must provide a model parameter")
 	case n == 0:
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("input"), "string_too_short",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("input"), "string_too_short",
 			"Invalid 'input': string too short. Expected a string with minimum length 1, but got an empty string instead.")
 	case n > OpenAIMaxInputChars:
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("input"), "string_above_max_length",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("input"), "string_above_max_length",
 			fmt.Sprintf("Invalid 'input': string too long. Expected a string with maximum length %d, but got a string with length %d instead.", OpenAIMaxInputChars, n))
 	case !slices.Contains(knownVoices, req.Voice):
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("voice"), "invalid_value",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("voice"), "invalid_value",
 			fmt.Sprintf("Invalid value: '%s'. Supported values are: %s.", req.Voice, strings.Join(knownVoices, ", ")))
 	case !slices.Contains(knownFormats, req.ResponseFormat):
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("response_format"), "invalid_value",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("response_format"), "invalid_value",
 			fmt.Sprintf("Invalid value: '%s'. Supported values are: %s.", req.ResponseFormat, strings.Join(knownFormats, ", ")))
 	case req.Speed != nil && (*req.Speed < 0.25 || *req.Speed > 4):
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("speed"), "decimal_out_of_range",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("speed"), "decimal_out_of_range",
 			fmt.Sprintf("Invalid 'speed': decimal out of range. Expected a value between 0.25 and 4.0, but got %v instead.", *req.Speed))
 	default:
 		s.answer(w, r, req)
@@ -169,7 +171,7 @@ func (s *speechServer) answer(w http.ResponseWriter, r *http.Request, req speech
 		}
 	}
 	if n <= s.FailFirst {
-		writeStatusError(w, s.FailStatus, s.FailCode)
+		openaifake.WriteStatusError(w, s.FailStatus, s.FailCode, "tts-1")
 		return
 	}
 
@@ -184,7 +186,7 @@ func (s *speechServer) answer(w http.ResponseWriter, r *http.Request, req speech
 			body = streamedWAVHeader(OpenAIPCMSampleRate)
 		}
 	default:
-		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("response_format"), "",
+		openaifake.WriteAPIError(w, http.StatusBadRequest, "invalid_request_error", ptr("response_format"), "",
 			"this double only produces pcm and wav")
 		return
 	}
@@ -234,36 +236,6 @@ func streamedWAVHeader(rate int) []byte {
 	binary.LittleEndian.PutUint32(h[4:8], 0xFFFFFFFF)
 	binary.LittleEndian.PutUint32(h[40:44], 0xFFFFFFFF)
 	return h
-}
-
-// writeStatusError answers with the error body OpenAI sends for status.
-func writeStatusError(w http.ResponseWriter, status int, code string) {
-	switch {
-	case status == http.StatusTooManyRequests && code == "insufficient_quota":
-		writeAPIError(w, status, "insufficient_quota", nil, code,
-			"You exceeded your current quota, please check your plan and billing details.")
-	case status == http.StatusTooManyRequests:
-		writeAPIError(w, status, "requests", nil, "rate_limit_exceeded",
-			"Rate limit reached for tts-1 on requests per min (RPM): Limit 50, Used 50, Requested 1. Please try again in 1.2s.")
-	case status >= 500:
-		writeAPIError(w, status, "server_error", nil, code, "The server had an error while processing your request. Sorry about that!")
-	default:
-		writeAPIError(w, status, "invalid_request_error", nil, code, "Invalid request.")
-	}
-}
-
-// writeAPIError writes OpenAI's JSON error body:
-// {"error": {"message", "type", "param", "code"}}.
-func writeAPIError(w http.ResponseWriter, status int, typ string, param *string, code, message string) {
-	var c any
-	if code != "" {
-		c = code
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
-		"message": message, "type": typ, "param": param, "code": c,
-	}})
 }
 
 func ptr[T any](v T) *T { return &v }
