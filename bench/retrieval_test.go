@@ -48,4 +48,16 @@ func TestRetrievalScenario(t *testing.T) {
 	if again.Loaded {
 		t.Error("second run loaded the corpus again; want it reused")
 	}
+	if again.OffFieldQueries != 8 || again.OffFieldRecallAt5 <= 0 || again.ForeignRecallAt5 <= 0 {
+		t.Errorf("report %+v; want 8 off-field queries measured apart and foreign-topic recall", again)
+	}
+	// A corpus generated otherwise (here, another seed) is not mistaken for the loaded one.
+	o.Seed = 8
+	other, err := Retrieval(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !other.Loaded {
+		t.Error("a run with another seed reused the loaded corpus; want it reloaded")
+	}
 }

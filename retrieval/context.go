@@ -25,6 +25,7 @@ type Embedder interface {
 // Redis keys and channel of the agent context cache.
 const (
 	contextKeyPrefix  = "agent-context:"
+	warmingKeyPrefix  = "agent-context-warming:"
 	InvalidateChannel = "agent-context:invalidate"
 )
 
@@ -43,6 +44,9 @@ type AssemblerConfig struct {
 	// TopicPassages and TurnPassages are how many chunks the meeting topic and each
 	// utterance bring (defaults 8 and 3).
 	TopicPassages, TurnPassages int
+	// Lead is how long before a scheduled meeting (and after its start) its context
+	// is kept warm by PrewarmDue (default 30m).
+	Lead time.Duration
 }
 
 // Assembler builds rooms' agent contexts from the knowledge store, keeps them in
@@ -86,6 +90,9 @@ func NewAssembler(cfg AssemblerConfig, store *Store, embed Embedder, rdb *redis.
 	}
 	if cfg.TurnPassages <= 0 {
 		cfg.TurnPassages = 3
+	}
+	if cfg.Lead <= 0 {
+		cfg.Lead = 30 * time.Minute
 	}
 	return &Assembler{cfg: cfg, store: store, embed: embed, rdb: rdb, metrics: metrics, log: log}, nil
 }
@@ -141,6 +148,76 @@ func (a *Assembler) Prewarm(ctx context.Context, room string) (cached, error) {
 		a.log.Warn("could not cache the agent context", "room", room, "err", err)
 	}
 	return c, nil
+}
+
+// Schedule stores room and readies its context: assembled into Redis now when the
+// meeting has no time or starts within the cache's TTL, otherwise by PrewarmDue
+// nearer the time. A session already in the room is told its context changed. It
+// reports whether the context was warmed now.
+func (a *Assembler) Schedule(ctx context.Context, r Room) (bool, error) {
+	if err := a.store.PutRoom(ctx, r); err != nil {
+		return false, err
+	}
+	if err := a.Invalidate(ctx, Scope{Room: r.ID}); err != nil {
+		return false, err
+	}
+	if !r.ScheduledAt.IsZero() && time.Until(r.ScheduledAt) > a.cfg.TTL-a.cfg.Lead {
+		return false, nil
+	}
+	_, err := a.Prewarm(ctx, r.ID)
+	return err == nil, err
+}
+
+// PrewarmDue assembles the contexts of rooms whose meeting starts within the lead
+// time (or started within it) and that Redis does not hold: never warmed, expired,
+// or invalidated since. Several processes may run it; a short Redis claim per room
+// keeps them from assembling the same one twice. It returns how many it warmed.
+func (a *Assembler) PrewarmDue(ctx context.Context) (int, error) {
+	rooms, err := a.store.roomsStarting(ctx, a.cfg.Lead)
+	if err != nil {
+		return 0, err
+	}
+	warmed := 0
+	for _, room := range rooms {
+		if n, err := a.rdb.Exists(ctx, ContextKey(room)).Result(); err != nil || n == 1 {
+			if err != nil {
+				return warmed, err
+			}
+			continue
+		}
+		claimed, err := a.rdb.SetNX(ctx, warmingKeyPrefix+room, 1, time.Minute).Result()
+		if err != nil {
+			return warmed, err
+		}
+		if !claimed {
+			continue
+		}
+		if _, err := a.Prewarm(ctx, room); err != nil {
+			a.log.Warn("could not pre-warm the agent context", "room", room, "err", err)
+		} else {
+			warmed++
+		}
+		a.rdb.Del(ctx, warmingKeyPrefix+room)
+	}
+	return warmed, nil
+}
+
+// RunPrewarm calls PrewarmDue every interval until ctx ends.
+func (a *Assembler) RunPrewarm(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := a.PrewarmDue(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("pre-warming scheduled rooms failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("pre-warmed scheduled rooms", "rooms", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Retrieve returns the passages most relevant to one utterance in room, within the

@@ -209,3 +209,55 @@ func testRoom(t *testing.T) string {
 	roomSeq++
 	return strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + time.Now().Format("150405.000000") + "-" + string(rune('a'+roomSeq%26))
 }
+
+// A room scheduled soon is warmed when scheduled; one far ahead is warmed by
+// PrewarmDue once its meeting is near, and again after an invalidation.
+func TestScheduleAndPrewarmDue(t *testing.T) {
+	a, s, rdb, _ := newAssembler(t, AssemblerConfig{TTL: time.Hour, Lead: 10 * time.Minute})
+	ctx := context.Background()
+	soon, later, unscheduled := testRoom(t)+"-soon", testRoom(t)+"-later", testRoom(t)+"-any"
+	for _, r := range []Room{
+		{ID: soon, Entity: "acme", Department: "cardio", Topic: "ECG before discharge", ScheduledAt: time.Now().Add(20 * time.Minute)},
+		{ID: later, Entity: "acme", Topic: "parking", ScheduledAt: time.Now().Add(3 * time.Hour)},
+		{ID: unscheduled, Entity: "acme", Topic: "parking"},
+	} {
+		warm, err := a.Schedule(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := r.ID != later; warm != want {
+			t.Errorf("Schedule(%s) warmed %v; want %v", r.ID, warm, want)
+		}
+		if n := rdb.Exists(ctx, ContextKey(r.ID)).Val(); (n == 1) != warm {
+			t.Errorf("room %s cached: %v; Schedule said warmed %v", r.ID, n == 1, warm)
+		}
+	}
+	// Nothing is due yet: the soon room is warm, the later one is hours away.
+	if n, err := a.PrewarmDue(ctx); err != nil || n != 0 {
+		t.Errorf("PrewarmDue = %d, %v; want 0", n, err)
+	}
+	// The later meeting moves to five minutes from now (straight in the database, as
+	// another process would): the next pass warms it.
+	if _, err := s.pool.Exec(ctx, `UPDATE rooms SET scheduled_at = now() + interval '5 minutes' WHERE id = $1`, later); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.PrewarmDue(ctx); err != nil || n != 1 {
+		t.Errorf("PrewarmDue = %d, %v; want the moved room warmed", n, err)
+	}
+	k, err := a.Room(ctx, later)
+	if err != nil || len(k.Passages) == 0 || !strings.Contains(k.Passages[0].Text, "garage") {
+		t.Errorf("warmed context %+v (%v); want the parking passage", k, err)
+	}
+	if err := a.Invalidate(ctx, Scope{Entity: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.PrewarmDue(ctx); err != nil || n != 1 {
+		t.Errorf("PrewarmDue after invalidation = %d, %v; want the meeting five minutes away warmed again", n, err)
+	}
+	if n := rdb.Exists(ctx, ContextKey(soon)).Val(); n != 0 {
+		t.Error("a meeting twenty minutes away (lead ten) was warmed by the due pass")
+	}
+	if n := rdb.Exists(ctx, ContextKey(unscheduled)).Val(); n != 0 {
+		t.Error("a room with no meeting time was warmed by the due pass")
+	}
+}

@@ -66,16 +66,8 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if q.Candidates < q.K {
 		q.Candidates = 4 * q.K
 	}
-	// The inner ORDER BY uses the partition's HNSW index (the expression matches it);
-	// iterative scans (relaxed order, set per connection) keep going until enough rows
-	// pass the department filter, and the outer ORDER BY restores exact order.
-	sql := fmt.Sprintf(`
-WITH v AS MATERIALIZED (
-	SELECT document_id, idx, embedding::vector(%[1]d) <=> $3::vector(%[1]d) AS distance
-	FROM knowledge_chunks
-	WHERE entity_id = $1 AND (department_id = $2 OR department_id IS NULL)
-	ORDER BY embedding::vector(%[1]d) <=> $3::vector(%[1]d)
-	LIMIT $4
+	sql := `
+WITH v AS MATERIALIZED (` + nearestSQL(s.dims) + `
 ), vr AS (
 	SELECT document_id, idx, distance, row_number() OVER (ORDER BY distance) AS r FROM v
 ), t AS (
@@ -87,8 +79,9 @@ WITH v AS MATERIALIZED (
 )
 SELECT f.document_id, d.name, f.idx, c.content, f.distance, coalesce(f.vr, 0), coalesce(f.tr, 0)
 FROM (SELECT document_id, idx, vr.distance, vr.r AS vr, t.r AS tr FROM vr FULL JOIN t USING (document_id, idx)) AS f
-JOIN knowledge_chunks c ON c.entity_id = $1 AND c.document_id = f.document_id AND c.idx = f.idx
-JOIN knowledge_documents d ON d.id = f.document_id`, s.dims)
+JOIN knowledge_chunks c ON c.entity_id = $1 AND (c.department_id = $2 OR c.department_id IS NULL)
+	AND c.document_id = f.document_id AND c.idx = f.idx
+JOIN knowledge_documents d ON d.id = f.document_id`
 	rows, err := s.pool.Query(ctx, sql, q.Entity, nullable(q.Department), pgvector.NewVector(q.Vector), q.Candidates, q.Text)
 	if err != nil {
 		return nil, searchErr(ctx, err)
@@ -164,12 +157,7 @@ func (s *Store) Nearest(ctx context.Context, entity, department string, vec []fl
 	if len(vec) != s.dims {
 		return nil, fmt.Errorf("%w: query vector has %d dimensions; want %d", ErrInvalid, len(vec), s.dims)
 	}
-	sql := fmt.Sprintf(`SELECT document_id, idx, distance FROM (
-		SELECT document_id, idx, embedding::vector(%[1]d) <=> $3::vector(%[1]d) AS distance
-		FROM knowledge_chunks
-		WHERE entity_id = $1 AND (department_id = $2 OR department_id IS NULL)
-		ORDER BY embedding::vector(%[1]d) <=> $3::vector(%[1]d)
-		LIMIT $4) AS n ORDER BY distance`, s.dims)
+	sql := nearestSQL(s.dims)
 	args := []any{entity, nullable(department), pgvector.NewVector(vec), k}
 	collect := func(rows pgx.Rows) ([]Neighbor, error) {
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Neighbor, error) {
@@ -197,4 +185,21 @@ func (s *Store) Nearest(ctx context.Context, entity, department string, vec []fl
 		return nil, searchErr(ctx, err)
 	}
 	return collect(rows)
+}
+
+// nearestSQL finds the $4 chunks of entity $1 nearest to $3 among department $2's
+// and the entity-wide ones. Each side reads one department table (partition pruning)
+// through its own HNSW index, with no filter for the scan to skip rows by: the inner
+// ORDER BY matches the index expression. The results are merged in exact order.
+func nearestSQL(dims int) string {
+	side := func(where string) string {
+		return fmt.Sprintf(`(SELECT document_id, idx, embedding::vector(%[1]d) <=> $3::vector(%[1]d) AS distance
+		FROM knowledge_chunks WHERE entity_id = $1 AND %[2]s
+		ORDER BY embedding::vector(%[1]d) <=> $3::vector(%[1]d) LIMIT $4)`, dims, where)
+	}
+	return `SELECT document_id, idx, distance FROM (
+	` + side("department_id = $2") + `
+	UNION ALL
+	` + side("department_id IS NULL") + `
+) AS n ORDER BY distance LIMIT $4`
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,21 +38,33 @@ type Store struct {
 	dims int
 }
 
+// DefaultEfSearch is how many candidates an HNSW search keeps by default.
+const DefaultEfSearch = 100
+
 // Open connects to the database at url (migrated with internal/migrate) for vectors
-// of dims dimensions.
-func Open(ctx context.Context, url string, dims int) (*Store, error) {
+// of dims dimensions. efSearch is how many candidates an HNSW search keeps (pgvector's
+// hnsw.ef_search; 0 for DefaultEfSearch): more finds more of the true nearest
+// neighbours, in more time.
+func Open(ctx context.Context, url string, dims, efSearch int) (*Store, error) {
 	if dims < 1 || dims > 16000 {
 		return nil, fmt.Errorf("%w: %d dimensions; pgvector stores 1 to 16000", ErrInvalid, dims)
+	}
+	if efSearch == 0 {
+		efSearch = DefaultEfSearch
+	}
+	if efSearch < 1 || efSearch > 1000 {
+		return nil, fmt.Errorf("%w: ef_search %d; pgvector takes 1 to 1000", ErrInvalid, efSearch)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: database url: %w", err)
 	}
 	cfg.AfterConnect = pgxvec.RegisterTypes
-	// pgvector 0.8: an HNSW scan with a filter goes on until enough rows pass it,
-	// rather than stopping after ef_search candidates and returning too few.
+	// Searches read one department table at a time with no filter, so ef_search
+	// candidates are all usable; pgvector 0.8's iterative scan still serves a LIMIT
+	// larger than ef_search rather than returning too few.
 	cfg.ConnConfig.RuntimeParams["hnsw.iterative_scan"] = "relaxed_order"
-	cfg.ConnConfig.RuntimeParams["hnsw.ef_search"] = "100"
+	cfg.ConnConfig.RuntimeParams["hnsw.ef_search"] = strconv.Itoa(efSearch)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: connect: %w", err)
@@ -111,33 +124,44 @@ func (s *Store) putEntity(ctx context.Context, e Entity, upsert string) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('attendant.knowledge_partitions'))`); err != nil {
 		return err
 	}
-	p := partition(e.ID)
-	stmts := []string{
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF knowledge_chunks FOR VALUES IN (%s)`,
-			pgx.Identifier{p}.Sanitize(), quoteLiteral(e.ID)),
-		fmt.Sprintf(`DO $$ BEGIN
-			ALTER TABLE %s ADD CONSTRAINT %s CHECK (vector_dims(embedding) = %d);
-			EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
-			pgx.Identifier{p}.Sanitize(), pgx.Identifier{p + "_dims"}.Sanitize(), s.dims),
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw ((embedding::vector(%d)) vector_cosine_ops)`,
-			pgx.Identifier{p + "_hnsw"}.Sanitize(), pgx.Identifier{p}.Sanitize(), s.dims),
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING gin (tsv)`,
-			pgx.Identifier{p + "_tsv"}.Sanitize(), pgx.Identifier{p}.Sanitize()),
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (department_id)`,
-			pgx.Identifier{p + "_dept"}.Sanitize(), pgx.Identifier{p}.Sanitize()),
-	}
-	for _, q := range stmts {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return fmt.Errorf("retrieval: partition for entity %s: %w", e.ID, err)
-		}
-	}
 	var dims int
-	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT vector_dims(embedding) FROM `+pgx.Identifier{p}.Sanitize()+` LIMIT 1), $1)`, s.dims).Scan(&dims)
+	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT vector_dims(embedding) FROM knowledge_chunks WHERE entity_id = $1 LIMIT 1), $2)`, e.ID, s.dims).Scan(&dims)
 	if err != nil {
 		return err
 	}
 	if dims != s.dims {
 		return fmt.Errorf("%w: entity %s holds %d-dimensional vectors; this store embeds %d (re-ingest its documents with the configured embedder)", ErrInvalid, e.ID, dims, s.dims)
+	}
+	if err := s.createEntityPartition(ctx, tx, e.ID); err != nil {
+		return fmt.Errorf("retrieval: partition for entity %s: %w", e.ID, err)
+	}
+	return tx.Commit(ctx)
+}
+
+// DeleteEntity removes an entity with its departments, documents and chunks, and
+// drops its partition's tables.
+func (s *Store) DeleteEntity(ctx context.Context, entity string) error {
+	if !idRE.MatchString(entity) {
+		return fmt.Errorf("%w: entity id %q", ErrInvalid, entity)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('attendant.knowledge_partitions'))`); err != nil {
+		return err
+	}
+	// Dropping the tables first spares the row-by-row cascade from the documents.
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{partition(entity)}.Sanitize()); err != nil {
+		return fmt.Errorf("retrieval: delete entity %s: %w", entity, err)
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM entities WHERE id = $1`, entity)
+	if err != nil {
+		return fmt.Errorf("retrieval: delete entity %s: %w", entity, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: entity %q", ErrNotFound, entity)
 	}
 	return tx.Commit(ctx)
 }
@@ -169,15 +193,159 @@ func (s *Store) putDepartment(ctx context.Context, d Department, conflict string
 	if !exists {
 		return fmt.Errorf("%w: entity %q", ErrNotFound, d.Entity)
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO departments (entity_id, id, name, instructions)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	tag, err := tx.Exec(ctx, `INSERT INTO departments (entity_id, id, name, instructions)
 		VALUES ($1, $2, $3, $4) `+conflict, d.Entity, d.ID, d.Name, d.Instructions)
 	if err != nil {
 		return fmt.Errorf("retrieval: put department %s/%s: %w", d.Entity, d.ID, err)
+	}
+	if err := s.createDepartmentTable(ctx, tx, d.Entity, d.ID); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
 	}
 	if tag.RowsAffected() == 0 {
 		return errUnchanged
 	}
 	return nil
+}
+
+// createDepartmentTable makes sure department's table (and its entity's partition)
+// exists, under the partition lock.
+func (s *Store) createDepartmentTable(ctx context.Context, tx pgx.Tx, entity, department string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('attendant.knowledge_partitions'))`); err != nil {
+		return err
+	}
+	if err := s.createEntityPartition(ctx, tx, entity); err != nil {
+		return fmt.Errorf("retrieval: partition for entity %s: %w", entity, err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES IN (%s)`,
+		pgx.Identifier{subpartition(entity, department)}.Sanitize(), pgx.Identifier{partition(entity)}.Sanitize(),
+		quoteLiteral(department))); err != nil {
+		return fmt.Errorf("retrieval: partition for department %s/%s: %w", entity, department, err)
+	}
+	return nil
+}
+
+// ensureDepartmentTable creates the table of an existing department that has none:
+// one added by other means than PutDepartment (the control plane's own SQL).
+func (s *Store) ensureDepartmentTable(ctx context.Context, entity, department string) error {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, subpartition(entity, department)).Scan(&ok); err != nil || ok {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM departments WHERE entity_id = $1 AND id = $2)`, entity, department).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: department %q of entity %q", ErrNotFound, department, entity)
+	}
+	if err := s.createDepartmentTable(ctx, tx, entity, department); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// createEntityPartition makes sure entity's partition exists, partitioned in turn by
+// department: one table for the entity-wide chunks and one per department, each with
+// its own HNSW and full-text indexes. A search for a department reads two small
+// graphs without a filter, instead of one large graph whose scan must skip the rows
+// of other departments. An entity partition made before departments had tables of
+// their own is rebuilt in this form, its chunks kept. The caller holds the
+// partition lock.
+func (s *Store) createEntityPartition(ctx context.Context, tx pgx.Tx, entity string) error {
+	p := partition(entity)
+	pid := pgx.Identifier{p}.Sanitize()
+	var kind, flat string
+	err := tx.QueryRow(ctx, `SELECT relkind::text FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace`, p).Scan(&kind)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return err
+	case kind == "p":
+		return nil
+	default: // a flat partition: move its chunks into the new form
+		flat = pgx.Identifier{p + "_flat"}.Sanitize()
+		for _, q := range []string{
+			`ALTER TABLE knowledge_chunks DETACH PARTITION ` + pid,
+			`ALTER TABLE ` + pid + ` RENAME TO ` + flat,
+			`DROP INDEX IF EXISTS ` + pgx.Identifier{p + "_hnsw"}.Sanitize(),
+			`DROP INDEX IF EXISTS ` + pgx.Identifier{p + "_tsv"}.Sanitize(),
+			`DROP INDEX IF EXISTS ` + pgx.Identifier{p + "_dept"}.Sanitize(),
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	stmts := []string{
+		fmt.Sprintf(`CREATE TABLE %s PARTITION OF knowledge_chunks FOR VALUES IN (%s) PARTITION BY LIST (department_id)`,
+			pid, quoteLiteral(entity)),
+		fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES IN (NULL)`, pgx.Identifier{p + "_all"}.Sanitize(), pid),
+		fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s CHECK (vector_dims(embedding) = %d)`,
+			pid, pgx.Identifier{p + "_dims"}.Sanitize(), s.dims),
+		s.vectorIndexSQL(entity),
+		fmt.Sprintf(`CREATE INDEX %s ON %s USING gin (tsv)`, pgx.Identifier{p + "_tsv"}.Sanitize(), pid),
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	// Departments made before (or while the entity had a flat partition) get theirs.
+	rows, err := tx.Query(ctx, `SELECT id FROM departments WHERE entity_id = $1`, entity)
+	if err != nil {
+		return err
+	}
+	depts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, d := range depts {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%s)`,
+			pgx.Identifier{subpartition(entity, d)}.Sanitize(), pid, quoteLiteral(d))); err != nil {
+			return err
+		}
+	}
+	if flat == "" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO knowledge_chunks (entity_id, document_id, department_id, idx, content, tokens, embedding)
+		SELECT entity_id, document_id, department_id, idx, content, tokens, embedding FROM `+flat); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `DROP TABLE `+flat)
+	return err
+}
+
+// subpartition is the name of the table holding the chunks of one department.
+func subpartition(entity, department string) string {
+	h := sha1.Sum([]byte(department))
+	return partition(entity) + "_" + hex.EncodeToString(h[:6])
+}
+
+// HNSW build parameters: more neighbours per node and a wider build search than
+// pgvector's defaults (16, 64) buy recall at a fixed ef_search for a slower build.
+const (
+	hnswM              = 16
+	hnswEfConstruction = 64
+)
+
+// vectorIndexSQL creates entity's HNSW index (on every department table).
+func (s *Store) vectorIndexSQL(entity string) string {
+	p := partition(entity)
+	return fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw ((embedding::vector(%d)) vector_cosine_ops) WITH (m = %d, ef_construction = %d)`,
+		pgx.Identifier{p + "_hnsw"}.Sanitize(), pgx.Identifier{p}.Sanitize(), s.dims, hnswM, hnswEfConstruction)
 }
 
 // quoteLiteral quotes s as an SQL string literal (ids are checked against idRE too).
@@ -232,6 +400,11 @@ func (s *Store) ReplaceDocument(ctx context.Context, doc Document, chunks []Chun
 	for i, c := range chunks {
 		if len(c.Embedding) != s.dims {
 			return 0, fmt.Errorf("%w: chunk %d has %d dimensions; want %d", ErrInvalid, i, len(c.Embedding), s.dims)
+		}
+	}
+	if doc.Department != "" {
+		if err := s.ensureDepartmentTable(ctx, doc.Entity, doc.Department); err != nil {
+			return 0, err
 		}
 	}
 	tx, err := s.pool.Begin(ctx)
@@ -353,6 +526,17 @@ func (s *Store) roomsOf(ctx context.Context, entity, department string) ([]strin
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// roomsStarting lists the rooms whose meeting starts within lead of now, before or
+// after.
+func (s *Store) roomsStarting(ctx context.Context, lead time.Duration) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM rooms
+		WHERE scheduled_at BETWEEN now() - $1::interval AND now() + $1::interval ORDER BY scheduled_at`, lead)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // DropVectorIndex drops entity's HNSW index, so that a bulk load (benchmarks) does
 // not update it row by row; BuildVectorIndex builds it again.
 func (s *Store) DropVectorIndex(ctx context.Context, entity string) error {
@@ -362,16 +546,13 @@ func (s *Store) DropVectorIndex(ctx context.Context, entity string) error {
 
 // BuildVectorIndex builds entity's HNSW index if it is missing.
 func (s *Store) BuildVectorIndex(ctx context.Context, entity string) error {
-	p := partition(entity)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
 	for _, q := range []string{`SET maintenance_work_mem = '1GB'`, `SET max_parallel_maintenance_workers = 2`,
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw ((embedding::vector(%d)) vector_cosine_ops)`,
-			pgx.Identifier{p + "_hnsw"}.Sanitize(), pgx.Identifier{p}.Sanitize(), s.dims),
-		`RESET maintenance_work_mem`, `RESET max_parallel_maintenance_workers`} {
+		s.vectorIndexSQL(entity), `RESET maintenance_work_mem`, `RESET max_parallel_maintenance_workers`} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return err
 		}

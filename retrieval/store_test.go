@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
 
 	"github.com/attendant/attendant/internal/migrate"
 	"github.com/attendant/attendant/internal/testenv"
@@ -37,7 +38,7 @@ func openStoreDims(t *testing.T, n int) (*Store, string) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	s, err := Open(ctx, url, n)
+	s, err := Open(ctx, url, n, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,5 +273,154 @@ func TestBadRequests(t *testing.T) {
 	}
 	if err := s.PutEntity(ctx, Entity{ID: "o'brien"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("PutEntity with a quote = %v; want ErrInvalid", err)
+	}
+}
+
+// A department's search reads two tables, the department's and the entity-wide one,
+// each through its own HNSW index with no filter left for the scan to apply.
+func TestSearchPlanReadsDepartmentTables(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if err := s.PutEntity(ctx, Entity{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"cardiology", "billing"} {
+		if err := s.PutDepartment(ctx, Department{Entity: "acme", ID: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, s, Document{Entity: "acme", Department: "cardiology", Name: "c.txt"}, chunks("ECG.", "Echo."))
+	put(t, s, Document{Entity: "acme", Department: "billing", Name: "b.txt"}, chunks("Invoices."))
+	put(t, s, Document{Entity: "acme", Name: "all.txt"}, chunks("Opening hours."))
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// A few rows are cheaper to sort than to look up: price sorting out, so the plan
+	// shows whether the index serves the ORDER BY (the expressions must match).
+	if _, err := conn.Exec(ctx, `SET enable_sort = off`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, `RESET enable_sort`) //nolint:errcheck
+	var plan strings.Builder
+	rows, err := conn.Query(ctx, `EXPLAIN (COSTS OFF) `+nearestSQL(dims), "acme", "cardiology", pgvector.NewVector(axis(0, 1)), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	p := plan.String()
+	for _, table := range []string{subpartition("acme", "cardiology"), partition("acme") + "_all"} {
+		if !strings.Contains(p, "Index Scan using "+table) || !strings.Contains(p, " on "+table) {
+			t.Errorf("plan does not read %s through its HNSW index:\n%s", table, p)
+		}
+	}
+	if strings.Contains(p, subpartition("acme", "billing")) {
+		t.Errorf("plan reads another department's table:\n%s", p)
+	}
+}
+
+// An entity partition of the earlier, flat form is rebuilt by department when the
+// entity is next used, its chunks kept and found.
+func TestFlatPartitionIsRebuiltByDepartment(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	flat := pgx.Identifier{partition("acme")}.Sanitize()
+	for _, q := range []string{
+		`INSERT INTO entities (id) VALUES ('acme')`,
+		`INSERT INTO departments (entity_id, id) VALUES ('acme', 'cardiology')`,
+		`CREATE TABLE ` + flat + ` PARTITION OF knowledge_chunks FOR VALUES IN ('acme')`,
+		`CREATE INDEX ` + pgx.Identifier{partition("acme") + "_hnsw"}.Sanitize() + ` ON ` + flat + ` USING hnsw ((embedding::vector(8)) vector_cosine_ops)`,
+		`INSERT INTO knowledge_documents (id, entity_id, department_id, name, format, bytes, sha256) VALUES
+			(1, 'acme', NULL, 'all.txt', 'text', 1, '\x00'), (2, 'acme', 'cardiology', 'c.txt', 'text', 1, '\x00')`,
+		`INSERT INTO knowledge_chunks (entity_id, document_id, department_id, idx, content, tokens, embedding) VALUES
+			('acme', 1, NULL, 0, 'Opening hours are nine to five.', 6, '[1,0,0,0,0,0,0,0]'),
+			('acme', 2, 'cardiology', 0, 'ECG before discharge.', 3, '[0,1,0,0,0,0,0,0]')`,
+		`SELECT setval(pg_get_serial_sequence('knowledge_documents', 'id'), 2)`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := s.EnsureEntity(ctx, Entity{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	var kind string
+	if err := s.pool.QueryRow(ctx, `SELECT relkind::text FROM pg_class WHERE relname = $1`, partition("acme")).Scan(&kind); err != nil || kind != "p" {
+		t.Fatalf("entity partition kind %q (%v); want a partitioned table", kind, err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{subpartition("acme", "cardiology")}.Sanitize()).Scan(&n); err != nil || n != 1 {
+		t.Errorf("cardiology table holds %d chunks (%v); want 1", n, err)
+	}
+	hits := search(t, s, Query{Entity: "acme", Department: "cardiology", Text: "ECG discharge opening", Vector: axis(1, 1), K: 5})
+	if len(hits) != 2 || hits[0].Text != "ECG before discharge." {
+		t.Errorf("after the rebuild found %+v; want both chunks, the ECG one first", hits)
+	}
+	// The rebuilt form takes new documents as before.
+	put(t, s, Document{Entity: "acme", Name: "more.txt"}, chunks("Parking."))
+	if err := s.EnsureEntity(ctx, Entity{ID: "acme"}); err != nil {
+		t.Fatalf("EnsureEntity again: %v", err)
+	}
+}
+
+// Deleting an entity removes its rows and drops its tables; others are untouched.
+func TestDeleteEntity(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	for _, e := range []string{"acme", "globex"} {
+		if err := s.PutEntity(ctx, Entity{ID: e}); err != nil {
+			t.Fatal(err)
+		}
+		put(t, s, Document{Entity: e, Name: "a.txt"}, chunks("Opening hours."))
+	}
+	if err := s.PutDepartment(ctx, Department{Entity: "acme", ID: "cardiology"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteEntity(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var tables int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname LIKE $1 || '%'`, partition("acme")).Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("%d of acme's tables left (%v)", tables, err)
+	}
+	if docs, err := s.Documents(ctx, "acme"); err != nil || len(docs) != 0 {
+		t.Errorf("acme's documents after delete: %v (%v)", docs, err)
+	}
+	if hits := search(t, s, Query{Entity: "globex", Text: "opening", Vector: axis(0, 1)}); len(hits) != 1 {
+		t.Errorf("globex found %v after acme was deleted; want its one chunk", hits)
+	}
+	if err := s.DeleteEntity(ctx, "acme"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete = %v; want ErrNotFound", err)
+	}
+}
+
+// A department added by other means than PutDepartment gets its table when its first
+// document is stored; a department that does not exist is refused.
+func TestDocumentOfDepartmentAddedElsewhere(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if err := s.PutEntity(ctx, Entity{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO departments (entity_id, id) VALUES ('acme', 'radiology')`); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, Document{Entity: "acme", Department: "radiology", Name: "mri.txt"}, chunks("MRI safety checklist."))
+	if hits := search(t, s, Query{Entity: "acme", Department: "radiology", Text: "MRI", Vector: axis(0, 1)}); len(hits) != 1 {
+		t.Errorf("found %v; want the radiology chunk", hits)
+	}
+	_, err := s.ReplaceDocument(ctx, Document{Entity: "acme", Department: "nowhere", Name: "x.txt", Format: "text", SHA256: []byte{1}}, chunks("X."))
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("document of a missing department = %v; want ErrNotFound", err)
 	}
 }

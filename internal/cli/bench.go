@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,6 +17,7 @@ import (
 	"github.com/attendant/attendant/internal/devstack"
 	"github.com/attendant/attendant/pipeline/audio"
 	"github.com/attendant/attendant/pipeline/tts"
+	"github.com/attendant/attendant/retrieval"
 	"github.com/attendant/attendant/worker"
 )
 
@@ -154,13 +156,14 @@ func runBenchRetrieval(ctx context.Context, e *env, args []string) error {
 	dims := fs.Int("dims", 384, "vector size")
 	entities := fs.Int("entities", 10, "organisations sharing the chunks")
 	queries := fs.Int("queries", 1000, "searches to time")
+	efSearch := fs.Int("ef-search", retrieval.DefaultEfSearch, "HNSW candidates per search (recall against time)")
 	out := fs.String("out", "", "write the report as JSON to this file")
 	o := config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *chunks < 1000 || *chunks > 20000000 || *dims < 2 || *dims > 2000 || *entities < 2 || *entities > 1000 || *queries < 1 {
-		return fmt.Errorf("%w: --chunks 1000..20000000, --dims 2..2000, --entities 2..1000, --queries at least 1", errUsage)
+	if *chunks < 1000 || *chunks > 20000000 || *dims < 2 || *dims > 2000 || *entities < 2 || *entities > 1000 || *queries < 1 || *efSearch < 1 || *efSearch > 1000 {
+		return fmt.Errorf("%w: --chunks 1000..20000000, --dims 2..2000, --entities 2..1000, --queries at least 1, --ef-search 1..1000", errUsage)
 	}
 	c, log, err := finishConfig(e, o)
 	if err != nil {
@@ -169,7 +172,7 @@ func runBenchRetrieval(ctx context.Context, e *env, args []string) error {
 	redisAddr := ""
 	if !flagGiven(fs, "database.url") && os.Getenv("ATTENDANT_DATABASE_URL") == "" {
 		stack, err := devstack.Start(ctx, devstack.Options{Dir: filepath.Join(c.Dev.DataDir, "bench"),
-			Postgres: true, Redis: true, Durable: true, Logger: log})
+			Postgres: true, Redis: true, Durable: true, Logger: log, PostgresSettings: searchServerSettings()})
 		if err != nil {
 			return err
 		}
@@ -187,7 +190,7 @@ func runBenchRetrieval(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rep, err := bench.Retrieval(ctx, bench.RetrievalOptions{
-		Chunks: *chunks, Dims: *dims, Entities: *entities, Queries: *queries,
+		Chunks: *chunks, Dims: *dims, Entities: *entities, Queries: *queries, EfSearch: *efSearch,
 		DatabaseURL: c.Database.URL, RedisAddr: redisAddr, Logger: log,
 	})
 	if err != nil {
@@ -201,4 +204,34 @@ func runBenchRetrieval(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "report written to %s\n", *out)
 	}
 	return nil
+}
+
+// searchServerSettings sizes PostgreSQL for vector search as an operator would:
+// shared buffers a quarter of memory (PostgreSQL's own guidance), so the HNSW graphs
+// and the rows they point to are read from the server's cache rather than copied in
+// from the kernel's page by page, and the planner told the rest is cache too.
+func searchServerSettings() map[string]string {
+	mem := memTotalMiB()
+	if mem == 0 {
+		return nil
+	}
+	return map[string]string{
+		"shared_buffers":       fmt.Sprintf("%dMB", mem/4),
+		"effective_cache_size": fmt.Sprintf("%dMB", mem*3/4),
+	}
+}
+
+// memTotalMiB is the machine's memory from /proc/meminfo, 0 if unknown.
+func memTotalMiB() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		var kb int
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+			return kb / 1024
+		}
+	}
+	return 0
 }

@@ -70,4 +70,33 @@ func TestKBIngestAndSearch(t *testing.T) {
 	if _, _, err := run("search", "where"); err == nil {
 		t.Error("kb search without --entity = nil; want a usage error")
 	}
+
+	// kb room schedules a room: its context is pre-warmed now when the meeting is
+	// near, by workers nearer the time when it is not.
+	room := "kb-room-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	out, _, err = run("room", "--entity", "acme", "--room", room, "--topic", "visitors parking",
+		"--prompt", "Weekly office meeting.", "--at", time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
+	if err != nil || !strings.Contains(out, "context pre-warmed") {
+		t.Fatalf("kb room: %v\n%s", err, out)
+	}
+	cached, err := rdb.Get(context.Background(), retrieval.ContextKey(room)).Result()
+	if err != nil || !strings.Contains(cached, "garage") || !strings.Contains(cached, "Weekly office meeting.") {
+		t.Errorf("cached context %q (%v); want the room prompt and the parking passage", cached, err)
+	}
+	out, _, err = run("room", "--entity", "acme", "--room", room, "--at", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339))
+	if err != nil || !strings.Contains(out, "pre-warm its context 30m0s before") {
+		t.Errorf("kb room two days ahead: %v\n%s", err, out)
+	}
+	if n := rdb.Exists(context.Background(), retrieval.ContextKey(room)).Val(); n != 0 {
+		t.Error("rescheduling two days ahead left the old context cached")
+	}
+	for _, bad := range [][]string{
+		{"--entity", "acme", "--room", room, "--at", "tomorrow"},
+		{"--entity", "acme"},
+		{"--entity", "acme", "--room", room, "extra"},
+	} {
+		if _, _, err := run("room", bad...); err == nil {
+			t.Errorf("kb room %v = nil; want a usage error", bad)
+		}
+	}
 }

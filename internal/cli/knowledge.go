@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attendant/attendant/internal/config"
+	"github.com/attendant/attendant/pipeline/agent"
 	"github.com/attendant/attendant/retrieval"
 	"github.com/attendant/attendant/retrieval/chunk"
 	"github.com/attendant/attendant/retrieval/embed"
@@ -53,7 +55,7 @@ func openKnowledge(ctx context.Context, c config.Config, reg prometheus.Register
 	if err != nil {
 		return nil, err
 	}
-	store, err := retrieval.Open(ctx, c.Database.URL, c.Retrieval.Dims)
+	store, err := retrieval.Open(ctx, c.Database.URL, c.Retrieval.Dims, c.Retrieval.EfSearch)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +70,7 @@ func openKnowledge(ctx context.Context, c config.Config, reg prometheus.Register
 		k.rdb = redis.NewClient(opts)
 		k.assembler, err = retrieval.NewAssembler(retrieval.AssemblerConfig{
 			Budget: c.Retrieval.ContextBudget, TTL: c.Retrieval.ContextTTL, Deadline: c.Retrieval.Deadline,
+			Lead: c.Retrieval.PrewarmLead,
 		}, store, emb, k.rdb, retrieval.NewMetrics(reg), log)
 		if err != nil {
 			k.close()
@@ -103,7 +106,8 @@ func seedDemo(ctx context.Context, k *knowledge, c config.Config, dir string, lo
 	if err := k.store.EnsureEntity(ctx, retrieval.Entity{ID: entity, Name: "Demo Company", Instructions: c.Worker.Instructions}); err != nil {
 		return err
 	}
-	if err := k.store.PutRoom(ctx, retrieval.Room{ID: c.Dev.Room, Entity: entity, Topic: "office opening hours, visitors, meetings and IT help"}); err != nil {
+	room := retrieval.Room{ID: c.Dev.Room, Entity: entity, Topic: "office opening hours, visitors, meetings and IT help"}
+	if err := k.store.PutRoom(ctx, room); err != nil {
 		return err
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.md"))
@@ -120,21 +124,31 @@ func seedDemo(ctx context.Context, k *knowledge, c config.Config, dir string, lo
 		if err := k.assembler.Invalidate(ctx, retrieval.Scope{Entity: entity}); err != nil {
 			return err
 		}
+		// The demo room meets now: its context is assembled before anyone joins.
+		if _, err := k.assembler.Schedule(ctx, room); err != nil {
+			return err
+		}
 	}
 	log.Info("demo knowledge ready", "entity", entity, "room", c.Dev.Room, "documents", len(files))
 	return nil
 }
 
-const kbUsage = `attendant kb ingest --entity E [--department D] FILE... | attendant kb search --entity E [--department D] [--k 5] "question"`
+const kbUsage = `attendant kb ingest --entity E [--department D] FILE...
+  attendant kb search --entity E [--department D] [--k 5] "question"
+  attendant kb room --entity E [--department D] --room R [--prompt P] [--topic T] [--at 2026-12-01T09:00:00Z]`
 
 func runKB(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || (args[0] != "ingest" && args[0] != "search") {
+	if len(args) == 0 || (args[0] != "ingest" && args[0] != "search" && args[0] != "room") {
 		return fmt.Errorf("%w: %s", errUsage, kbUsage)
 	}
 	fs := newFlagSet("kb "+args[0], e)
 	entity := fs.String("entity", "", "the organisation (entity id)")
 	department := fs.String("department", "", "the department (optional)")
 	k := fs.Int("k", 5, "search: how many passages to show")
+	room := fs.String("room", "", "room: the meeting room (LiveKit room name)")
+	prompt := fs.String("prompt", "", "room: the room's own instructions")
+	topic := fs.String("topic", "", "room: what the meeting is about (picks the passages pre-warmed)")
+	at := fs.String("at", "", "room: when the meeting starts (RFC 3339); empty for now or unscheduled")
 	o := config.RegisterFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -143,12 +157,18 @@ func runKB(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *entity == "" || fs.NArg() == 0 {
+	if *entity == "" || (args[0] == "room") != (fs.NArg() == 0) || (args[0] == "room") != (*room != "") {
 		return fmt.Errorf("%w: %s", errUsage, kbUsage)
+	}
+	var start time.Time
+	if *at != "" {
+		if start, err = time.Parse(time.RFC3339, *at); err != nil {
+			return fmt.Errorf("%w: --at %q is not an RFC 3339 time such as 2026-12-01T09:00:00Z", errUsage, *at)
+		}
 	}
 	// With Redis, ingestion tells running workers that their rooms' context changed;
 	// without it, a warning says so and cached contexts last until their TTL.
-	kb, err := openKnowledge(ctx, c, prometheus.NewRegistry(), args[0] == "ingest", log)
+	kb, err := openKnowledge(ctx, c, prometheus.NewRegistry(), args[0] != "search", log)
 	if err != nil {
 		return err
 	}
@@ -163,6 +183,32 @@ func runKB(ctx context.Context, e *env, args []string) error {
 		if err := kb.store.EnsureDepartment(ctx, retrieval.Department{Entity: *entity, ID: *department, Name: *department}); err != nil {
 			return err
 		}
+	}
+	if args[0] == "room" {
+		if kb.assembler == nil {
+			return errors.New("kb room needs Redis (redis.url) to pre-warm the room's context")
+		}
+		r := retrieval.Room{ID: *room, Entity: *entity, Department: *department, Prompt: *prompt, Topic: *topic, ScheduledAt: start}
+		warm, err := kb.assembler.Schedule(ctx, r)
+		if err != nil {
+			return err
+		}
+		when := "with no meeting time"
+		if !start.IsZero() {
+			when = "for " + start.UTC().Format(time.RFC3339)
+		}
+		if !warm {
+			fmt.Fprintf(e.stdout, "room %s (entity %s) scheduled %s; workers pre-warm its context %s before it starts\n",
+				*room, *entity, when, c.Retrieval.PrewarmLead)
+			return nil
+		}
+		k, err := kb.assembler.Room(ctx, *room)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "room %s (entity %s) scheduled %s; context pre-warmed in Redis: %d instruction tokens, %d passages\n",
+			*room, *entity, when, agent.EstimateTokens(k.Instructions), len(k.Passages))
+		return nil
 	}
 	var failed []error
 	for _, path := range fs.Args() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/attendant/attendant/internal/config"
 	"github.com/attendant/attendant/internal/ops"
@@ -127,6 +128,14 @@ func newWorker(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Ser
 			inv.Run(listenCtx, w.ContextChanged)
 		}()
 		closers = append(closers, func() { stopListening(); <-listening })
+		// Rooms scheduled to meet soon get their contexts assembled ahead of time.
+		warmCtx, stopWarming := context.WithCancel(context.WithoutCancel(ctx))
+		warming := make(chan struct{})
+		go func() {
+			defer close(warming)
+			kb.assembler.RunPrewarm(warmCtx, time.Minute)
+		}()
+		closers = append(closers, func() { stopWarming(); <-warming })
 	}
 	return w, release, nil
 }

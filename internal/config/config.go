@@ -81,10 +81,15 @@ type Retrieval struct {
 	Model   string `yaml:"model"`
 	// Deadline bounds retrieval for one utterance; past it the turn goes on without.
 	Deadline time.Duration `yaml:"deadline"`
+	// EfSearch is how many candidates an HNSW search keeps: recall against time.
+	EfSearch int `yaml:"ef_search"`
 	// ContextBudget bounds the assembled agent context, in tokens.
 	ContextBudget int `yaml:"context_budget"`
 	// ContextTTL is how long an assembled context stays cached in Redis.
 	ContextTTL time.Duration `yaml:"context_ttl"`
+	// PrewarmLead is how long before a scheduled meeting its context is assembled
+	// into Redis (and kept there until as long after its start).
+	PrewarmLead time.Duration `yaml:"prewarm_lead"`
 	// ChunkTokens and ChunkOverlap size the pieces documents are cut into.
 	ChunkTokens  int `yaml:"chunk_tokens"`
 	ChunkOverlap int `yaml:"chunk_overlap"`
@@ -204,7 +209,8 @@ func Default() Config {
 		Retrieval: Retrieval{
 			Enabled: true, Embedder: "hashing", Dims: 384,
 			BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
-			Deadline: 50 * time.Millisecond, ContextBudget: 8000, ContextTTL: 12 * time.Hour,
+			Deadline: 50 * time.Millisecond, EfSearch: 100, ContextBudget: 8000, ContextTTL: 12 * time.Hour,
+			PrewarmLead: 30 * time.Minute,
 			ChunkTokens: 512, ChunkOverlap: 50,
 		},
 		Worker: Worker{
@@ -340,11 +346,17 @@ func (c Config) Validate() error {
 	if r.Deadline < time.Millisecond || r.Deadline > 10*time.Second {
 		bad("retrieval.deadline", "%s must be between 1ms and 10s", r.Deadline)
 	}
+	if r.EfSearch < 10 || r.EfSearch > 1000 {
+		bad("retrieval.ef_search", "%d must be between 10 and 1000", r.EfSearch)
+	}
 	if r.ContextBudget < 500 || r.ContextBudget > 200000 {
 		bad("retrieval.context_budget", "%d must be between 500 and 200000 tokens", r.ContextBudget)
 	}
 	if r.ContextTTL < time.Minute || r.ContextTTL > 30*24*time.Hour {
 		bad("retrieval.context_ttl", "%s must be between 1m and 720h", r.ContextTTL)
+	}
+	if r.PrewarmLead < time.Minute || r.PrewarmLead >= r.ContextTTL {
+		bad("retrieval.prewarm_lead", "%s must be at least 1m and less than retrieval.context_ttl (%s)", r.PrewarmLead, r.ContextTTL)
 	}
 	if r.ChunkTokens < 32 || r.ChunkTokens > 8192 {
 		bad("retrieval.chunk_tokens", "%d must be between 32 and 8192", r.ChunkTokens)

@@ -95,6 +95,11 @@ func TestValidateMessages(t *testing.T) {
 		{"min speech", func(c *Config) { c.Listen.MinSpeech = 0 }, "listen.min_speech"},
 		{"pre pad", func(c *Config) { c.Listen.PrePad = -time.Second }, "listen.pre_pad"},
 		{"backchannel", func(c *Config) { c.Listen.BackchannelMax = 10 * time.Second }, "listen.backchannel_max"},
+		{"retrieval deadline", func(c *Config) { c.Retrieval.Deadline = time.Minute }, "retrieval.deadline"},
+		{"ef search", func(c *Config) { c.Retrieval.EfSearch = 5 }, "retrieval.ef_search"},
+		{"context ttl", func(c *Config) { c.Retrieval.ContextTTL = time.Second }, "retrieval.context_ttl"},
+		{"prewarm lead", func(c *Config) { c.Retrieval.PrewarmLead = 13 * time.Hour }, "retrieval.prewarm_lead"},
+		{"chunk tokens", func(c *Config) { c.Retrieval.ChunkTokens = 1 }, "retrieval.chunk_tokens"},
 	}
 	for _, tc := range tests {
 		c := valid()

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -28,6 +30,9 @@ type Postgres struct {
 	Port int
 	// Durable keeps fsync on; tests turn it off for speed.
 	Durable bool
+	// Settings are server parameters (name → value) passed with -c, such as
+	// shared_buffers for a load that should stay in memory.
+	Settings map[string]string
 
 	proc *process
 }
@@ -156,10 +161,14 @@ func (p *Postgres) start(ctx context.Context, logDir, runDir string, log *slog.L
 	if p.Durable {
 		fsync = "on"
 	}
+	args := []string{"-D", p.Dir, "-p", strconv.Itoa(p.Port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=" + fsync, "-c", "max_connections=200"}
+	for _, k := range slices.Sorted(maps.Keys(p.Settings)) {
+		args = append(args, "-c", k+"="+p.Settings[k])
+	}
 	p.proc = &process{
 		name:    "postgres",
 		bin:     p.bin("postgres"),
-		args:    []string{"-D", p.Dir, "-p", strconv.Itoa(p.Port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=" + fsync, "-c", "max_connections=200"},
+		args:    args,
 		logPath: filepath.Join(logDir, "postgres.log"),
 		pidPath: filepath.Join(runDir, "postgres.pid"),
 		cred:    cred,

@@ -29,6 +29,8 @@ type Options struct {
 	Postgres, Redis, LiveKit bool
 	// Durable keeps PostgreSQL's fsync on (the dev stack); tests leave it off.
 	Durable bool
+	// PostgresSettings are PostgreSQL server parameters, as Postgres.Settings.
+	PostgresSettings map[string]string
 	// APIKey and APISecret for LiveKit; a random secret is made when empty.
 	APIKey, APISecret string
 	Logger            *slog.Logger
@@ -82,7 +84,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			if err != nil {
 				return err
 			}
-			s.Postgres = &Postgres{Dir: pgDir, Port: port, Durable: o.Durable}
+			s.Postgres = &Postgres{Dir: pgDir, Port: port, Durable: o.Durable, Settings: o.PostgresSettings}
 			return s.Postgres.start(ctx, logDir, runDir, o.Logger)
 		})
 		if err != nil {
