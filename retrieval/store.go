@@ -38,8 +38,10 @@ type Store struct {
 	dims int
 }
 
-// DefaultEfSearch is how many candidates an HNSW search keeps by default.
-const DefaultEfSearch = 100
+// DefaultEfSearch is how many candidates an HNSW search keeps by default: at 1M
+// chunks (100k per entity) 64 finds 97.6% of the exact top 5 in p50 2.4 ms, and
+// 100 only 0.5% more for 1.3x the time (bench/retrieval.go's corpus).
+const DefaultEfSearch = 64
 
 // Open connects to the database at url (migrated with internal/migrate) for vectors
 // of dims dimensions. efSearch is how many candidates an HNSW search keeps (pgvector's
@@ -334,8 +336,9 @@ func subpartition(entity, department string) string {
 	return partition(entity) + "_" + hex.EncodeToString(h[:6])
 }
 
-// HNSW build parameters: more neighbours per node and a wider build search than
-// pgvector's defaults (16, 64) buy recall at a fixed ef_search for a slower build.
+// HNSW build parameters, pgvector's defaults, written out: on the benchmark corpus
+// they give recall@5 0.976 at 1M chunks with ef_search 64, and each step up costs
+// build time (about 35 s per 100k chunks on two cores already).
 const (
 	hnswM              = 16
 	hnswEfConstruction = 64

@@ -209,7 +209,7 @@ func Default() Config {
 		Retrieval: Retrieval{
 			Enabled: true, Embedder: "hashing", Dims: 384,
 			BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
-			Deadline: 50 * time.Millisecond, EfSearch: 100, ContextBudget: 8000, ContextTTL: 12 * time.Hour,
+			Deadline: 50 * time.Millisecond, EfSearch: 64, ContextBudget: 8000, ContextTTL: 12 * time.Hour,
 			PrewarmLead: 30 * time.Minute,
 			ChunkTokens: 512, ChunkOverlap: 50,
 		},
