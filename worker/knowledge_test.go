@@ -37,7 +37,7 @@ func TestAnswersFromIngestedKnowledge(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	store, err := retrieval.Open(ctx, url, 256)
+	store, err := retrieval.Open(ctx, url, 256, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
