@@ -1,0 +1,284 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+// log applies commands to f as consecutive raft entries and returns their results.
+type log struct {
+	f     *FSM
+	index uint64
+	cmds  [][]byte
+}
+
+func (l *log) apply(t *testing.T, c Command) Result {
+	t.Helper()
+	data, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.index++
+	l.cmds = append(l.cmds, data)
+	return l.f.Apply(&raft.Log{Index: l.index, Data: data}).(Result)
+}
+
+func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+
+func create(id, room, req string) Command {
+	return Command{Type: CmdCreate, At: at(0), Create: &CreateJob{ID: id, Room: room, RequestID: req}}
+}
+
+func register(id string, capacity int, labels map[string]string) Command {
+	return Command{Type: CmdRegister, At: at(0), Register: &Register{Worker: Worker{ID: id, Capacity: capacity, Labels: labels, Node: "n1"}}}
+}
+
+func job(f *FSM, id string) Job {
+	var j Job
+	f.Read(func(s *State, _ uint64) { j = *s.Jobs[id] })
+	return j
+}
+
+// Creating a job is idempotent by room and request id, and a room has one job at a
+// time.
+func TestCreateIsIdempotent(t *testing.T) {
+	l := &log{f: NewFSM()}
+	r := l.apply(t, create("j1", "room-a", "req-1"))
+	if r.Error() != nil || r.Job.ID != "j1" || r.Job.State != JobPending {
+		t.Fatalf("create = %+v", r)
+	}
+	if r := l.apply(t, create("j2", "room-a", "req-1")); r.Job.ID != "j1" {
+		t.Errorf("retried create made %+v; want j1 again", r.Job)
+	}
+	if r := l.apply(t, create("j3", "room-a", "req-2")); r.Job.ID != "j1" {
+		t.Errorf("second request for a busy room made %+v; want its job j1", r.Job)
+	}
+	if r := l.apply(t, create("", "room-b", "req")); !errors.Is(r.Error(), ErrBadCommand) {
+		t.Errorf("create without id = %v; want ErrBadCommand", r.Error())
+	}
+	l.apply(t, Command{Type: CmdCancel, At: at(1), Job: &JobRef{Room: "room-a", Reason: "room ended"}})
+	if j := job(l.f, "j1"); j.State != JobCompleted || j.Reason != "cancelled: room ended" {
+		t.Errorf("cancelled job %+v", j)
+	}
+	if r := l.apply(t, create("j4", "room-a", "req-3")); r.Job.ID != "j4" {
+		t.Errorf("create after the room's job ended = %+v; want a new job", r.Job)
+	}
+	var n int
+	l.f.Read(func(s *State, _ uint64) { n = len(s.Jobs) })
+	if n != 2 {
+		t.Errorf("%d jobs; want 2", n)
+	}
+}
+
+// An assignment carries its raft index as epoch; only the holder at that epoch can
+// accept, finish or refuse; a lost worker's jobs go back to pending, away from it.
+func TestLifecycleAndFencing(t *testing.T) {
+	l := &log{f: NewFSM()}
+	l.apply(t, register("w1", 2, nil))
+	l.apply(t, register("w2", 2, nil))
+	l.apply(t, create("j1", "room-a", "r"))
+	r := l.apply(t, Command{Type: CmdAssign, At: at(1), OfferFor: 2 * time.Second, Assign: []Assignment{{Job: "j1", Worker: "w1"}}})
+	if r.Applied != 1 {
+		t.Fatalf("assign = %+v", r)
+	}
+	j := job(l.f, "j1")
+	if j.State != JobOffered || j.Worker != "w1" || j.Epoch != l.index || !j.OfferExpires.Equal(at(3)) {
+		t.Fatalf("after assign %+v; want offered to w1 at epoch %d until %s", j, l.index, at(3))
+	}
+	epoch := j.Epoch
+	if r := l.apply(t, Command{Type: CmdAccept, At: at(2), Job: &JobRef{Job: "j1", Worker: "w1", Epoch: epoch - 1}}); !errors.Is(r.Error(), ErrFenced) {
+		t.Errorf("accept with an old epoch = %v; want ErrFenced", r.Error())
+	}
+	if r := l.apply(t, Command{Type: CmdAccept, At: at(2), Job: &JobRef{Job: "j1", Worker: "w2", Epoch: epoch}}); !errors.Is(r.Error(), ErrFenced) {
+		t.Errorf("accept by another worker = %v; want ErrFenced", r.Error())
+	}
+	l.apply(t, Command{Type: CmdAccept, At: at(2), Job: &JobRef{Job: "j1", Worker: "w1", Epoch: epoch}})
+	if j := job(l.f, "j1"); j.State != JobRunning {
+		t.Fatalf("after accept %+v", j)
+	}
+	// w1 stops heartbeating: the leader declares it lost.
+	l.apply(t, Command{Type: CmdLost, At: at(5), Lost: []string{"w1"}})
+	j = job(l.f, "j1")
+	if j.State != JobPending || j.Worker != "" || len(j.Avoid) != 1 || j.Avoid[0] != "w1" {
+		t.Fatalf("after w1 was lost %+v; want pending, avoiding w1", j)
+	}
+	// w1 may not take it again; w2 does, with a higher epoch.
+	l.apply(t, Command{Type: CmdAssign, At: at(6), OfferFor: time.Second, Assign: []Assignment{{Job: "j1", Worker: "w1"}}})
+	if j := job(l.f, "j1"); j.State != JobPending {
+		t.Fatalf("assigned to the worker that lost it: %+v", j)
+	}
+	l.apply(t, Command{Type: CmdAssign, At: at(6), OfferFor: time.Second, Assign: []Assignment{{Job: "j1", Worker: "w2"}}})
+	j = job(l.f, "j1")
+	if j.Worker != "w2" || j.Epoch <= epoch {
+		t.Fatalf("reassigned %+v; want w2 with an epoch above %d", j, epoch)
+	}
+	// w1 comes back still running the old session: it is told to leave.
+	r = l.apply(t, Command{Type: CmdRegister, At: at(7), Register: &Register{Worker: Worker{ID: "w1", Capacity: 2}, Sessions: []JobRef{{Job: "j1", Epoch: epoch}}}})
+	if len(r.Leave) != 1 || r.Leave[0].Job != "j1" {
+		t.Errorf("w1's re-registration = %+v; want it told to leave j1", r)
+	}
+	// The offer to w2 times out: back to pending, avoiding both.
+	l.apply(t, Command{Type: CmdExpire, At: at(8), Expire: []JobRef{{Job: "j1", Epoch: j.Epoch}}})
+	if j := job(l.f, "j1"); j.State != JobPending || len(j.Avoid) != 2 {
+		t.Errorf("after the offer expired %+v", j)
+	}
+}
+
+// A worker that comes back after a dispatcher restart keeps the sessions the
+// cluster still gives it, and a running job it no longer has goes back to pending.
+func TestRegisterReconciles(t *testing.T) {
+	l := &log{f: NewFSM()}
+	l.apply(t, register("w1", 4, nil))
+	for i := range 2 {
+		l.apply(t, create(fmt.Sprint("j", i), fmt.Sprint("room-", i), "r"))
+	}
+	l.apply(t, Command{Type: CmdAssign, At: at(1), OfferFor: time.Minute, Assign: []Assignment{{Job: "j0", Worker: "w1"}, {Job: "j1", Worker: "w1"}}})
+	e := job(l.f, "j0").Epoch
+	l.apply(t, Command{Type: CmdAccept, At: at(1), Job: &JobRef{Job: "j0", Worker: "w1", Epoch: e}})
+	l.apply(t, Command{Type: CmdAccept, At: at(1), Job: &JobRef{Job: "j1", Worker: "w1", Epoch: e}})
+	r := l.apply(t, Command{Type: CmdRegister, At: at(2), Register: &Register{Worker: Worker{ID: "w1", Capacity: 4}, Sessions: []JobRef{{Job: "j0", Epoch: e}}}})
+	if len(r.Leave) != 0 {
+		t.Errorf("leave %+v; want none", r.Leave)
+	}
+	if j := job(l.f, "j0"); j.State != JobRunning {
+		t.Errorf("reported session %+v; want still running", j)
+	}
+	if j := job(l.f, "j1"); j.State != JobPending {
+		t.Errorf("unreported session %+v; want pending", j)
+	}
+}
+
+// The same log gives the same state byte for byte, and a snapshot restores it.
+func TestDeterministicAndSnapshot(t *testing.T) {
+	l := &log{f: NewFSM()}
+	for i := range 3 {
+		l.apply(t, register(fmt.Sprint("w", i), 3, map[string]string{"lang": []string{"en", "nl", "en"}[i]}))
+	}
+	for i := range 8 {
+		c := create(fmt.Sprint("j", i), fmt.Sprint("room-", i), "r")
+		if i%2 == 0 {
+			c.Create.Labels = map[string]string{"lang": "en"}
+		}
+		l.apply(t, c)
+	}
+	var plan []Assignment
+	l.f.Read(func(s *State, _ uint64) { plan = place(s, 100) })
+	l.apply(t, Command{Type: CmdAssign, At: at(1), OfferFor: time.Second, Assign: plan})
+	l.apply(t, Command{Type: CmdLost, At: at(2), Lost: []string{"w0"}})
+
+	other := &log{f: NewFSM()}
+	for _, data := range l.cmds {
+		other.index++
+		other.f.Apply(&raft.Log{Index: other.index, Data: data})
+	}
+	a, b := snapshotBytes(t, l.f), snapshotBytes(t, other.f)
+	if !bytes.Equal(a, b) {
+		t.Fatal("two state machines fed the same log differ")
+	}
+	restored := NewFSM()
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(a))); err != nil {
+		t.Fatal(err)
+	}
+	if c := snapshotBytes(t, restored); !bytes.Equal(a, c) {
+		t.Fatal("a restored snapshot differs from the state it was taken from")
+	}
+	// The restored machine goes on as the original: one job per room still holds.
+	r := restored.Apply(&raft.Log{Index: l.index + 1, Data: mustJSON(t, create("jx", "room-3", "again"))}).(Result)
+	if r.Job.ID != "j3" {
+		t.Errorf("create on the restored state = %+v; want room-3's job j3", r.Job)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+type sink struct {
+	bytes.Buffer
+}
+
+func (*sink) ID() string    { return "test" }
+func (*sink) Cancel() error { return nil }
+func (*sink) Close() error  { return nil }
+
+func snapshotBytes(t *testing.T, f *FSM) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Bytes()
+}
+
+// Placement fills the least-loaded matching workers, respects capacity and labels,
+// and never picks a worker the job avoids.
+func TestPlace(t *testing.T) {
+	s := newState()
+	s.Workers["a"] = &Worker{ID: "a", Capacity: 2, Status: WorkerAvailable, Labels: map[string]string{"lang": "en"}}
+	s.Workers["b"] = &Worker{ID: "b", Capacity: 4, Status: WorkerAvailable, Labels: map[string]string{"lang": "en"}}
+	s.Workers["c"] = &Worker{ID: "c", Capacity: 4, Status: WorkerDraining}
+	s.Workers["d"] = &Worker{ID: "d", Capacity: 1, Status: WorkerAvailable, Labels: map[string]string{"lang": "nl"}}
+	for i := range 8 {
+		j := &Job{ID: fmt.Sprintf("j%d", i), Room: fmt.Sprint("r", i), State: JobPending, CreatedAt: at(i)}
+		if i == 7 {
+			j.Labels = map[string]string{"lang": "nl"}
+		}
+		if i == 0 {
+			j.Avoid = []string{"a", "b"}
+		}
+		s.Jobs[j.ID] = j
+	}
+	got := map[string]string{}
+	count := map[string]int{}
+	for _, a := range place(s, 100) {
+		got[a.Job] = a.Worker
+		count[a.Worker]++
+	}
+	if got["j0"] != "d" && got["j0"] != "" {
+		t.Errorf("j0 (avoiding a and b) went to %q", got["j0"])
+	}
+	if got["j7"] != "d" && got["j0"] != "d" {
+		t.Errorf("the nl job went to %q; want d", got["j7"])
+	}
+	if count["c"] != 0 || count["a"] > 2 || count["b"] > 4 || count["d"] > 1 {
+		t.Errorf("placements %v break capacity or drain", count)
+	}
+	if count["a"] == 0 || count["b"] == 0 {
+		t.Errorf("placements %v; want both en workers used", count)
+	}
+	if n := len(place(s, 3)); n != 3 {
+		t.Errorf("place with max 3 made %d", n)
+	}
+}
+
+func BenchmarkPlace(b *testing.B) {
+	s := newState()
+	for i := range 100 {
+		id := fmt.Sprintf("w%03d", i)
+		s.Workers[id] = &Worker{ID: id, Capacity: 1000, Status: WorkerAvailable}
+	}
+	for i := range 5000 {
+		id := fmt.Sprintf("j%05d", i)
+		s.Jobs[id] = &Job{ID: id, Room: id, State: JobPending, CreatedAt: at(i)}
+	}
+	for b.Loop() {
+		place(s, 5000)
+	}
+}

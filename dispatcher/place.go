@@ -1,0 +1,74 @@
+package dispatcher
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+)
+
+// place chooses workers for up to max pending jobs, oldest first: for each, the
+// least-loaded available worker (by share of its capacity in use, then CPU, then id)
+// with room to spare, whose labels match the job's and that has not failed it. It
+// counts its own choices, so one batch does not overfill a worker. Jobs no worker
+// can take stay pending.
+func place(s *State, max int) []Assignment {
+	var pending []*Job
+	for _, j := range s.Jobs {
+		if j.State == JobPending {
+			pending = append(pending, j)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	slices.SortFunc(pending, func(a, b *Job) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	type cand struct {
+		w    *Worker
+		load int
+	}
+	var ws []*cand
+	byID := map[string]*cand{}
+	for _, id := range slices.Sorted(maps.Keys(s.Workers)) {
+		w := s.Workers[id]
+		if w.Status == WorkerAvailable && w.Capacity > 0 {
+			c := &cand{w: w}
+			ws = append(ws, c)
+			byID[id] = c
+		}
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	for _, j := range s.Jobs {
+		if c := byID[j.Worker]; c != nil && (j.State == JobOffered || j.State == JobRunning) {
+			c.load++
+		}
+	}
+	less := func(a, b *cand) int {
+		// a.load/a.cap < b.load/b.cap, without division.
+		return cmp.Or(cmp.Compare(a.load*b.w.Capacity, b.load*a.w.Capacity),
+			cmp.Compare(a.w.CPU, b.w.CPU), cmp.Compare(a.w.ID, b.w.ID))
+	}
+	slices.SortFunc(ws, less)
+	var out []Assignment
+	for _, j := range pending {
+		if len(out) == max {
+			break
+		}
+		for i, c := range ws {
+			if c.load >= c.w.Capacity || !matches(j.Labels, c.w.Labels) || slices.Contains(j.Avoid, c.w.ID) {
+				continue
+			}
+			out = append(out, Assignment{Job: j.ID, Worker: c.w.ID})
+			c.load++
+			// Keep the order: move the chosen worker back past those now less loaded.
+			for k := i; k+1 < len(ws) && less(ws[k], ws[k+1]) > 0; k++ {
+				ws[k], ws[k+1] = ws[k+1], ws[k]
+			}
+			break
+		}
+	}
+	return out
+}

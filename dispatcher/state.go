@@ -1,0 +1,161 @@
+// Package dispatcher gives every room that asks for an assistant exactly one: a raft
+// cluster (hashicorp/raft, raft-boltdb) holds the jobs and the workers, the leader
+// places pending jobs on the least-loaded matching workers, and every assignment
+// carries a fencing epoch (the raft index that made it) so a worker holding an older
+// one for the same room knows to leave.
+//
+// The state machine is deterministic: IDs, times and choices are decided before a
+// command is proposed, and Apply reads nothing but the command and the log index.
+package dispatcher
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// JobState is where a job is in its life.
+type JobState string
+
+// A job goes pending → offered → running → completed or failed; an offer refused or
+// timed out, or a worker lost, sends it back to pending.
+const (
+	JobPending   JobState = "pending"
+	JobOffered   JobState = "offered"
+	JobRunning   JobState = "running"
+	JobCompleted JobState = "completed"
+	JobFailed    JobState = "failed"
+)
+
+// Ended reports whether the job is over.
+func (s JobState) Ended() bool { return s == JobCompleted || s == JobFailed }
+
+// Job is one room's assistant.
+type Job struct {
+	ID        string            `json:"id"`
+	Room      string            `json:"room"`
+	RequestID string            `json:"request_id"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	State     JobState          `json:"state"`
+	// Reason says why the job is in its state (why it failed, was sent back, ended).
+	Reason string `json:"reason,omitempty"`
+	// Worker holds the job (offered or running); Epoch is the raft index of its
+	// assignment, the fencing token the worker must present.
+	Worker string `json:"worker,omitempty"`
+	Epoch  uint64 `json:"epoch,omitempty"`
+	// OfferExpires is when an unanswered offer goes back to pending.
+	OfferExpires time.Time `json:"offer_expires,omitzero"`
+	// Avoid lists workers that refused, timed out on or lost the job.
+	Avoid []string `json:"avoid,omitempty"`
+	// Attempts counts the offers made.
+	Attempts  int       `json:"attempts"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// WorkerStatus is what a worker says of itself, or lost when its lease ran out.
+type WorkerStatus string
+
+// Worker statuses.
+const (
+	WorkerAvailable WorkerStatus = "available"
+	WorkerFull      WorkerStatus = "full"
+	WorkerDraining  WorkerStatus = "draining"
+	WorkerLost      WorkerStatus = "lost"
+)
+
+// Worker is a worker process as the cluster knows it.
+type Worker struct {
+	ID       string            `json:"id"`
+	Capacity int               `json:"capacity"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Status   WorkerStatus      `json:"status"`
+	// Node is the dispatcher node the worker is connected to.
+	Node string `json:"node"`
+	// Active is the sessions the worker last reported; CPU its last CPU use (0..1).
+	Active int     `json:"active"`
+	CPU    float64 `json:"cpu"`
+	// LastSeen is the proposer's time of the worker's last heartbeat.
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Node is a dispatcher node: its raft id and address and where it serves HTTP.
+type Node struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+}
+
+// State is everything the cluster agrees on.
+type State struct {
+	Jobs    map[string]*Job    `json:"jobs"`
+	Workers map[string]*Worker `json:"workers"`
+	Nodes   map[string]Node    `json:"nodes"`
+	// byRoom maps a room to its job that has not ended; byRequest (room, request id)
+	// to the job that request made. Both are rebuilt from Jobs.
+	byRoom    map[string]string
+	byRequest map[[2]string]string
+}
+
+func newState() *State {
+	return &State{Jobs: map[string]*Job{}, Workers: map[string]*Worker{}, Nodes: map[string]Node{},
+		byRoom: map[string]string{}, byRequest: map[[2]string]string{}}
+}
+
+// reindex rebuilds the lookup maps from Jobs (after a restore).
+func (s *State) reindex() {
+	s.byRoom, s.byRequest = map[string]string{}, map[[2]string]string{}
+	for _, id := range slices.Sorted(maps.Keys(s.Jobs)) {
+		j := s.Jobs[id]
+		s.byRequest[[2]string{j.Room, j.RequestID}] = id
+		if !j.State.Ended() {
+			s.byRoom[j.Room] = id
+		}
+	}
+}
+
+// load is how many jobs a worker holds (offered or running): what it reported may lag.
+func (s *State) load(worker string) int {
+	n := 0
+	for _, j := range s.Jobs {
+		if j.Worker == worker && (j.State == JobOffered || j.State == JobRunning) {
+			n++
+		}
+	}
+	return n
+}
+
+// copy returns a copy of the job that later changes to the state do not touch.
+func (j *Job) copy() *Job {
+	c := *j
+	c.Labels = maps.Clone(j.Labels)
+	c.Avoid = slices.Clone(j.Avoid)
+	return &c
+}
+
+// clone copies the state deeply enough for a reader to use without locks.
+func (s *State) clone() *State {
+	c := newState()
+	for id, j := range s.Jobs {
+		c.Jobs[id] = j.copy()
+	}
+	for id, w := range s.Workers {
+		cw := *w
+		cw.Labels = maps.Clone(w.Labels)
+		c.Workers[id] = &cw
+	}
+	maps.Copy(c.Nodes, s.Nodes)
+	c.reindex()
+	return c
+}
+
+// matches reports whether a worker's labels satisfy every label a job asks for.
+func matches(job, worker map[string]string) bool {
+	for k, v := range job {
+		if worker[k] != v {
+			return false
+		}
+	}
+	return true
+}
