@@ -19,16 +19,16 @@ type Command struct {
 	Type string    `json:"type"`
 	At   time.Time `json:"at"`
 
-	Create     *CreateJob   `json:"create,omitempty"`
-	Assign     []Assignment `json:"assign,omitempty"`
+	Create     *CreateJob    `json:"create,omitempty"`
+	Assign     []Assignment  `json:"assign,omitempty"`
 	OfferFor   time.Duration `json:"offer_for,omitempty"`
-	Job        *JobRef      `json:"job,omitempty"`
-	Expire     []JobRef     `json:"expire,omitempty"`
-	Register   *Register    `json:"register,omitempty"`
-	Heartbeats []Heartbeat  `json:"heartbeats,omitempty"`
-	Lost       []string     `json:"lost,omitempty"`
-	Node       *Node        `json:"node,omitempty"`
-	Batch      []Command    `json:"batch,omitempty"`
+	Job        *JobRef       `json:"job,omitempty"`
+	Expire     []JobRef      `json:"expire,omitempty"`
+	Register   *Register     `json:"register,omitempty"`
+	Heartbeats []Heartbeat   `json:"heartbeats,omitempty"`
+	Lost       []string      `json:"lost,omitempty"`
+	Node       *Node         `json:"node,omitempty"`
+	Batch      []Command     `json:"batch,omitempty"`
 }
 
 // Command types.
