@@ -27,7 +27,7 @@ type Command struct {
 	Register   *Register     `json:"register,omitempty"`
 	Heartbeats []Heartbeat   `json:"heartbeats,omitempty"`
 	Lost       []string      `json:"lost,omitempty"`
-	Node       *Node         `json:"node,omitempty"`
+	Node       *Peer         `json:"node,omitempty"`
 	Batch      []Command     `json:"batch,omitempty"`
 }
 
@@ -424,7 +424,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		s.Workers = map[string]*Worker{}
 	}
 	if s.Nodes == nil {
-		s.Nodes = map[string]Node{}
+		s.Nodes = map[string]Peer{}
 	}
 	s.reindex()
 	f.mu.Lock()

@@ -80,8 +80,9 @@ type Worker struct {
 	LastSeen time.Time `json:"last_seen"`
 }
 
-// Node is a dispatcher node: its raft id and address and where it serves HTTP.
-type Node struct {
+// Peer is a dispatcher node as the state records it: its raft id and address and
+// where it serves HTTP.
+type Peer struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
@@ -91,7 +92,7 @@ type Node struct {
 type State struct {
 	Jobs    map[string]*Job    `json:"jobs"`
 	Workers map[string]*Worker `json:"workers"`
-	Nodes   map[string]Node    `json:"nodes"`
+	Nodes   map[string]Peer    `json:"nodes"`
 	// byRoom maps a room to its job that has not ended; byRequest (room, request id)
 	// to the job that request made. Both are rebuilt from Jobs.
 	byRoom    map[string]string
@@ -99,7 +100,7 @@ type State struct {
 }
 
 func newState() *State {
-	return &State{Jobs: map[string]*Job{}, Workers: map[string]*Worker{}, Nodes: map[string]Node{},
+	return &State{Jobs: map[string]*Job{}, Workers: map[string]*Worker{}, Nodes: map[string]Peer{},
 		byRoom: map[string]string{}, byRequest: map[[2]string]string{}}
 }
 
@@ -132,22 +133,6 @@ func (j *Job) copy() *Job {
 	c.Labels = maps.Clone(j.Labels)
 	c.Avoid = slices.Clone(j.Avoid)
 	return &c
-}
-
-// clone copies the state deeply enough for a reader to use without locks.
-func (s *State) clone() *State {
-	c := newState()
-	for id, j := range s.Jobs {
-		c.Jobs[id] = j.copy()
-	}
-	for id, w := range s.Workers {
-		cw := *w
-		cw.Labels = maps.Clone(w.Labels)
-		c.Workers[id] = &cw
-	}
-	maps.Copy(c.Nodes, s.Nodes)
-	c.reindex()
-	return c
 }
 
 // matches reports whether a worker's labels satisfy every label a job asks for.

@@ -1,0 +1,262 @@
+package dispatcher
+
+import (
+	"cmp"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// Handler serves the node's HTTP API. Every node answers; writes reaching a follower
+// are forwarded to the leader. All but /v1/status need "Authorization: Bearer
+// <secret>".
+//
+//	POST   /v1/jobs            {"room", "request_id", "labels"} → the job (201 new, 200 existing)
+//	GET    /v1/jobs[?state=S]  jobs, oldest first
+//	GET    /v1/jobs/{id}       one job
+//	DELETE /v1/jobs/{id}       cancel (the room ended): the session stops
+//	GET    /v1/workers         workers
+//	GET    /v1/status          leader, term, members, applied index
+//	POST   /v1/cluster/join    {"id", "raft_addr"}: add a voter
+//	POST   /v1/cluster/remove  {"id"}: remove a voter
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, n.Status()) })
+	auth := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			got := r.Header.Get("Authorization")
+			if n.cfg.Secret == "" || subtle.ConstantTimeCompare([]byte(got), []byte("Bearer "+n.cfg.Secret)) != 1 {
+				writeError(w, http.StatusUnauthorized, "missing or wrong bearer secret")
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("POST /v1/jobs", auth(n.createJob))
+	mux.HandleFunc("GET /v1/jobs", auth(n.listJobs))
+	mux.HandleFunc("GET /v1/jobs/{id}", auth(n.getJob))
+	mux.HandleFunc("DELETE /v1/jobs/{id}", auth(n.cancelJob))
+	mux.HandleFunc("GET /v1/workers", auth(n.listWorkers))
+	mux.HandleFunc("POST /v1/cluster/join", auth(n.join))
+	mux.HandleFunc("POST /v1/cluster/remove", auth(n.remove))
+	mux.HandleFunc("POST /internal/join", auth(n.join))
+	mux.HandleFunc("POST /internal/remove", auth(n.remove))
+	mux.HandleFunc("POST /internal/apply", auth(n.internalApply))
+	return mux
+}
+
+var (
+	roomRE  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+	labelRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,64}$`)
+)
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// CreateRequest is the body of POST /v1/jobs.
+type CreateRequest struct {
+	Room      string            `json:"room"`
+	RequestID string            `json:"request_id"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+// Validate checks a create request.
+func (c CreateRequest) Validate() error {
+	if !roomRE.MatchString(c.Room) {
+		return errors.New("room must be 1-128 letters, digits or _.:-")
+	}
+	if !roomRE.MatchString(c.RequestID) {
+		return errors.New("request_id must be 1-128 letters, digits or _.:-")
+	}
+	if len(c.Labels) > 16 {
+		return errors.New("at most 16 labels")
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
+		if !labelRE.MatchString(k) || !labelRE.MatchString(c.Labels[k]) {
+			return fmt.Errorf("label %q=%q: keys and values are 1-64 letters, digits or _.:/-", k, c.Labels[k])
+		}
+	}
+	return nil
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (n *Node) createJob(w http.ResponseWriter, r *http.Request) {
+	var req CreateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := req.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	id := newID()
+	res, err := n.Propose(r.Context(), Command{Type: CmdCreate, At: time.Now().UTC(),
+		Create: &CreateJob{ID: id, Room: req.Room, RequestID: req.RequestID, Labels: req.Labels}})
+	if !n.answer(w, res, err) {
+		return
+	}
+	status := http.StatusOK
+	if res.Job.ID == id {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, res.Job)
+}
+
+func (n *Node) cancelJob(w http.ResponseWriter, r *http.Request) {
+	res, err := n.Propose(r.Context(), Command{Type: CmdCancel, At: time.Now().UTC(),
+		Job: &JobRef{Job: r.PathValue("id"), Reason: r.URL.Query().Get("reason")}})
+	if n.answer(w, res, err) {
+		writeJSON(w, http.StatusOK, res.Job)
+	}
+}
+
+// answer writes the error of a proposal, if any, and reports whether it succeeded.
+func (n *Node) answer(w http.ResponseWriter, res Result, err error) bool {
+	if err == nil {
+		err = res.Error()
+	}
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrUnknownJob):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrBadCommand):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrFenced):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	}
+	return false
+}
+
+func (n *Node) getJob(w http.ResponseWriter, r *http.Request) {
+	var j *Job
+	n.fsm.Read(func(s *State, _ uint64) {
+		if x := s.Jobs[r.PathValue("id")]; x != nil {
+			j = x.copy()
+		}
+	})
+	if j == nil {
+		writeError(w, http.StatusNotFound, "no job "+r.PathValue("id"))
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (n *Node) listJobs(w http.ResponseWriter, r *http.Request) {
+	state := JobState(r.URL.Query().Get("state"))
+	jobs := []*Job{}
+	n.fsm.Read(func(s *State, _ uint64) {
+		for _, j := range s.Jobs {
+			if state == "" || j.State == state {
+				jobs = append(jobs, j.copy())
+			}
+		}
+	})
+	slices.SortFunc(jobs, func(a, b *Job) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	writeJSON(w, http.StatusOK, jobs)
+}
+
+func (n *Node) listWorkers(w http.ResponseWriter, _ *http.Request) {
+	workers := []Worker{}
+	n.fsm.Read(func(s *State, _ uint64) {
+		for _, id := range slices.Sorted(maps.Keys(s.Workers)) {
+			wk := *s.Workers[id]
+			wk.Labels = maps.Clone(wk.Labels)
+			workers = append(workers, wk)
+		}
+	})
+	writeJSON(w, http.StatusOK, workers)
+}
+
+func (n *Node) join(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID       string `json:"id"`
+		RaftAddr string `json:"raft_addr"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if !roomRE.MatchString(req.ID) || req.RaftAddr == "" {
+		writeError(w, http.StatusBadRequest, "join needs an id and a raft_addr")
+		return
+	}
+	if err := n.Join(r.Context(), req.ID, req.RaftAddr); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, n.Status())
+}
+
+func (n *Node) remove(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := n.Remove(r.Context(), req.ID); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, n.Status())
+}
+
+// internalApply commits a follower's batch on the leader.
+func (n *Node) internalApply(w http.ResponseWriter, r *http.Request) {
+	var cmds []Command
+	if !decode(w, r, &cmds) {
+		return
+	}
+	for _, c := range cmds {
+		if c.Type == CmdBatch {
+			writeError(w, http.StatusBadRequest, "nested batch")
+			return
+		}
+	}
+	results, index, err := n.applyLocal(Command{Type: CmdBatch, Batch: cmds})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, appliedBatch{Results: results, Index: index})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,530 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// NodeConfig configures one dispatcher node.
+type NodeConfig struct {
+	// ID names the node in the cluster; RaftAddr is where its raft transport listens
+	// (and is reached); HTTPAddr where its API is reached (host:port).
+	ID, RaftAddr, HTTPAddr string
+	// DataDir holds the raft log (raft.db) and snapshots.
+	DataDir string
+	// Bootstrap makes a node with no raft state the first member of a new cluster.
+	Bootstrap bool
+	// Lease is how long a worker may go without a heartbeat before its jobs move
+	// (default 3s); OfferTimeout how long an offer waits for an answer (default 2s).
+	Lease, OfferTimeout time.Duration
+	// Secret authenticates node-to-node forwarding (and workers).
+	Secret string
+	// Fast shortens raft's timeouts for loopback clusters (tests, benchmarks).
+	Fast   bool
+	Logger *slog.Logger
+}
+
+// Node is a dispatcher node: a raft member with the state machine, a proposer that
+// batches commands (forwarding them to the leader from a follower), and, while it
+// leads, the assignment and lease loops.
+type Node struct {
+	cfg       NodeConfig
+	fsm       *FSM
+	raft      *raft.Raft
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	log       *slog.Logger
+	client    *http.Client
+
+	proposals chan proposal
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+type proposal struct {
+	cmd  Command
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	r   Result
+	err error
+}
+
+// ErrNoLeader means the cluster has no leader now (an election is under way).
+var ErrNoLeader = errors.New("dispatcher: no leader")
+
+// OpenNode starts a node. A node with existing raft state rejoins with it.
+func OpenNode(cfg NodeConfig) (*Node, error) {
+	if cfg.ID == "" || cfg.RaftAddr == "" || cfg.HTTPAddr == "" || cfg.DataDir == "" {
+		return nil, errors.New("dispatcher: a node needs an id, a raft address, an http address and a data folder")
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 3 * time.Second
+	}
+	if cfg.OfferTimeout <= 0 {
+		cfg.OfferTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := cfg.Logger.With("node", cfg.ID)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}})
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("dispatcher: snapshots: %w", err)
+	}
+	addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("dispatcher: raft address: %w", err)
+	}
+	var advertise net.Addr = addr
+	if addr.Port == 0 {
+		advertise = nil // the port chosen at bind is advertised
+	}
+	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 4, 5*time.Second, hlog)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("dispatcher: raft transport: %w", err)
+	}
+	cfg.RaftAddr = string(transport.LocalAddr())
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	rc.SnapshotThreshold = 8192
+	if cfg.Fast {
+		rc.HeartbeatTimeout = 500 * time.Millisecond
+		rc.ElectionTimeout = 500 * time.Millisecond
+		rc.LeaderLeaseTimeout = 250 * time.Millisecond
+		rc.CommitTimeout = 5 * time.Millisecond
+	}
+	fsm := NewFSM()
+	r, err := raft.NewRaft(rc, fsm, store, store, snaps, transport)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("dispatcher: raft: %w", err)
+	}
+	n := &Node{cfg: cfg, fsm: fsm, raft: r, store: store, transport: transport, log: log,
+		client: &http.Client{Timeout: 10 * time.Second}, proposals: make(chan proposal, 4096)}
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(store, store, snaps)
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
+		if !has {
+			f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}})
+			if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				n.Close()
+				return nil, err
+			}
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	n.stop = stop
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.runProposer(ctx) }()
+	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
+	return n, nil
+}
+
+// Close stops the node's loops and raft, and closes its storage.
+func (n *Node) Close() error {
+	if n.stop != nil {
+		n.stop()
+	}
+	n.wg.Wait()
+	err := n.raft.Shutdown().Error()
+	n.transport.Close()
+	return errors.Join(err, n.store.Close())
+}
+
+// RaftAddr is the address the node's raft transport is reached at.
+func (n *Node) RaftAddr() string { return n.cfg.RaftAddr }
+
+// FSM is the node's state machine (read it with FSM.Read).
+func (n *Node) FSM() *FSM { return n.fsm }
+
+// Propose commits cmd through the leader, batched with other proposals, and returns
+// its result.
+func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
+	p := proposal{cmd: cmd, done: make(chan proposalResult, 1)}
+	select {
+	case n.proposals <- p:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	select {
+	case res := <-p.done:
+		return res.r, res.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// runProposer takes waiting proposals as one batch (up to 512) and commits it: on
+// the leader through raft, on a follower by forwarding it to the leader.
+func (n *Node) runProposer(ctx context.Context) {
+	for {
+		var batch []proposal
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-n.proposals:
+			batch = append(batch, p)
+		}
+	more:
+		for len(batch) < 512 {
+			select {
+			case p := <-n.proposals:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		cmds := make([]Command, len(batch))
+		for i, p := range batch {
+			cmds[i] = p.cmd
+		}
+		results, err := n.commit(ctx, cmds)
+		for i, p := range batch {
+			if err != nil {
+				p.done <- proposalResult{err: err}
+				continue
+			}
+			p.done <- proposalResult{r: results[i]}
+		}
+	}
+}
+
+// commit applies cmds as one batch on the leader, or forwards them to it.
+func (n *Node) commit(ctx context.Context, cmds []Command) ([]Result, error) {
+	if n.raft.State() == raft.Leader {
+		results, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: cmds})
+		return results, err
+	}
+	leaderHTTP, err := n.leaderHTTP()
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(cmds)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leaderHTTP+"/internal/apply", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+n.cfg.Secret)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: forward to the leader: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return nil, fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	var applied appliedBatch
+	if err := json.NewDecoder(resp.Body).Decode(&applied); err != nil {
+		return nil, err
+	}
+	if len(applied.Results) != len(cmds) {
+		return nil, fmt.Errorf("dispatcher: leader returned %d results for %d commands", len(applied.Results), len(cmds))
+	}
+	// Read your writes: answer once this node has applied the batch too.
+	n.waitApplied(ctx, applied.Index, time.Second)
+	return applied.Results, nil
+}
+
+// appliedBatch is the leader's answer to a forwarded batch.
+type appliedBatch struct {
+	Results []Result `json:"results"`
+	Index   uint64   `json:"index"`
+}
+
+// waitApplied waits until the state machine has applied index, or for at most max.
+func (n *Node) waitApplied(ctx context.Context, index uint64, max time.Duration) {
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for {
+		changed := n.fsm.Changed()
+		var applied uint64
+		n.fsm.Read(func(_ *State, a uint64) { applied = a })
+		if applied >= index {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// applyLocal commits a batch through this node's raft (it must lead) and returns the
+// results and the batch's log index.
+func (n *Node) applyLocal(batch Command) ([]Result, uint64, error) {
+	data, err := json.Marshal(batch)
+	if err != nil {
+		return nil, 0, err
+	}
+	f := n.raft.Apply(data, 5*time.Second)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		}
+		return nil, 0, err
+	}
+	r := f.Response().(Result)
+	if r.Code != "" {
+		return nil, 0, r.Error()
+	}
+	return r.Batch, f.Index(), nil
+}
+
+// leaderHTTP is the leader's API address, from the nodes the state knows.
+func (n *Node) leaderHTTP() (string, error) {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return "", ErrNoLeader
+	}
+	var addr string
+	n.fsm.Read(func(s *State, _ uint64) { addr = s.Nodes[string(id)].HTTPAddr })
+	if addr == "" {
+		return "", fmt.Errorf("%w: leader %s has not announced its address yet", ErrNoLeader, id)
+	}
+	return addr, nil
+}
+
+// watchLeadership runs the leader loops while this node leads.
+func (n *Node) watchLeadership(ctx context.Context) {
+	var current *leaderRun
+	defer func() { current.end() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case isLeader := <-n.raft.LeaderCh():
+			current.end()
+			current = nil
+			if !isLeader {
+				n.log.Info("dispatcher leadership lost")
+				continue
+			}
+			n.log.Info("dispatcher leadership gained")
+			current = n.startLeading(ctx)
+		}
+	}
+}
+
+// leaderRun is one term of leadership's loops.
+type leaderRun struct {
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func (n *Node) startLeading(ctx context.Context) *leaderRun {
+	lctx, cancel := context.WithCancel(ctx)
+	r := &leaderRun{stop: cancel, done: make(chan struct{})}
+	go func() { defer close(r.done); n.lead(lctx) }()
+	return r
+}
+
+// end stops the loops and waits for them; a nil run is a no-op.
+func (r *leaderRun) end() {
+	if r != nil {
+		r.stop()
+		<-r.done
+	}
+}
+
+// lead is the leader's work: announce this node, then place pending jobs, expire
+// unanswered offers and declare workers lost whose lease ran out, until ctx ends.
+func (n *Node) lead(ctx context.Context) {
+	self := Peer{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr}
+	for ctx.Err() == nil {
+		if _, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: []Command{{Type: CmdAddNode, At: time.Now().UTC(), Node: &self}}}); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// A new leader counts leases from now: workers had no way to reach it before.
+	since := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		changed := n.fsm.Changed()
+		now := time.Now().UTC()
+		var plan []Assignment
+		var expire []JobRef
+		var lost []string
+		n.fsm.Read(func(s *State, _ uint64) {
+			plan = place(s, 2000)
+			for _, j := range s.Jobs {
+				if j.State == JobOffered && !now.Before(j.OfferExpires) {
+					expire = append(expire, JobRef{Job: j.ID, Epoch: j.Epoch})
+				}
+			}
+			if time.Since(since) > n.cfg.Lease {
+				for _, w := range s.Workers {
+					if w.Status != WorkerLost && now.Sub(w.LastSeen) > n.cfg.Lease {
+						lost = append(lost, w.ID)
+					}
+				}
+			}
+		})
+		var cmds []Command
+		if len(lost) > 0 {
+			cmds = append(cmds, Command{Type: CmdLost, At: now, Lost: lost})
+		}
+		if len(expire) > 0 {
+			cmds = append(cmds, Command{Type: CmdExpire, At: now, Expire: expire})
+		}
+		if len(plan) > 0 {
+			cmds = append(cmds, Command{Type: CmdAssign, At: now, OfferFor: n.cfg.OfferTimeout, Assign: plan})
+		}
+		if len(cmds) > 0 {
+			if _, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: cmds}); err != nil && ctx.Err() == nil {
+				n.log.Warn("leader commands failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// Join adds a node to the cluster as a voter (forwarded to the leader).
+func (n *Node) Join(ctx context.Context, id, raftAddr string) error {
+	if n.raft.State() != raft.Leader {
+		return n.forwardAdmin(ctx, "/internal/join", map[string]string{"id": id, "raft_addr": raftAddr})
+	}
+	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, 10*time.Second).Error()
+}
+
+// Remove takes a node out of the cluster (forwarded to the leader).
+func (n *Node) Remove(ctx context.Context, id string) error {
+	if n.raft.State() != raft.Leader {
+		return n.forwardAdmin(ctx, "/internal/remove", map[string]string{"id": id})
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+		return err
+	}
+	_, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: []Command{{Type: CmdRemoveNode, At: time.Now().UTC(), Node: &Peer{ID: id}}}})
+	return err
+}
+
+func (n *Node) forwardAdmin(ctx context.Context, path string, body map[string]string) error {
+	leader, err := n.leaderHTTP()
+	if err != nil {
+		return err
+	}
+	data, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader+path, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+n.cfg.Secret)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// Status is what a node says of the cluster.
+type Status struct {
+	Node    string   `json:"node"`
+	State   string   `json:"state"`
+	Leader  string   `json:"leader"`
+	Term    uint64   `json:"term"`
+	Applied uint64   `json:"applied_index"`
+	Members []Member `json:"members"`
+	Jobs    int      `json:"jobs"`
+	Workers int      `json:"workers"`
+}
+
+// Member is a voter of the cluster.
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr,omitempty"`
+}
+
+// Status reports the node's view of the cluster.
+func (n *Node) Status() Status {
+	_, leader := n.raft.LeaderWithID()
+	st := Status{Node: n.cfg.ID, State: n.raft.State().String(), Leader: string(leader), Applied: n.raft.AppliedIndex()}
+	fmt.Sscan(n.raft.Stats()["term"], &st.Term)
+	var nodes map[string]Peer
+	n.fsm.Read(func(s *State, _ uint64) {
+		nodes = map[string]Peer{}
+		for k, v := range s.Nodes {
+			nodes[k] = v
+		}
+		st.Jobs, st.Workers = len(s.Jobs), len(s.Workers)
+	})
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			st.Members = append(st.Members, Member{ID: string(srv.ID), RaftAddr: string(srv.Address), HTTPAddr: nodes[string(srv.ID)].HTTPAddr})
+		}
+	}
+	return st
+}
+
+// slogWriter turns raft's log lines into slog records.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	switch {
+	case strings.Contains(line, "[ERROR]"):
+		level = slog.LevelError
+	case strings.Contains(line, "[WARN]"):
+		level = slog.LevelWarn
+	}
+	w.log.Log(context.Background(), level, line, "component", "raft")
+	return len(p), nil
+}
