@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzExtractDOCX$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
 	$(GO) test -run '^$$' -fuzz '^FuzzExtractPDF$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZ_EXECS) ./retrieval/chunk
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWorkerMessage$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 
 clean:
 	rm -rf $(BIN)/attendant

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"regexp"
@@ -27,6 +26,7 @@ import (
 //	GET    /v1/status          leader, term, members, applied index
 //	POST   /v1/cluster/join    {"id", "raft_addr"}: add a voter
 //	POST   /v1/cluster/remove  {"id"}: remove a voter
+//	GET    /v1/workers/connect a worker's WebSocket (see Message)
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, n.Status()) })
@@ -50,6 +50,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST /internal/join", auth(n.join))
 	mux.HandleFunc("POST /internal/remove", auth(n.remove))
 	mux.HandleFunc("POST /internal/apply", auth(n.internalApply))
+	mux.HandleFunc("GET /v1/workers/connect", auth(n.serveWorker))
 	return mux
 }
 
@@ -86,15 +87,7 @@ func (c CreateRequest) Validate() error {
 	if !roomRE.MatchString(c.RequestID) {
 		return errors.New("request_id must be 1-128 letters, digits or _.:-")
 	}
-	if len(c.Labels) > 16 {
-		return errors.New("at most 16 labels")
-	}
-	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
-		if !labelRE.MatchString(k) || !labelRE.MatchString(c.Labels[k]) {
-			return fmt.Errorf("label %q=%q: keys and values are 1-64 letters, digits or _.:/-", k, c.Labels[k])
-		}
-	}
-	return nil
+	return checkLabels(c.Labels)
 }
 
 func newID() string {

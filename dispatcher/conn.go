@@ -1,0 +1,212 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
+
+// serveWorker runs one worker's connection: it registers the worker (reconciling the
+// sessions it reports), relays its heartbeats and answers as commands, sends it the
+// offers the leader makes for it, and tells it to leave a job that ended or moved.
+// The handler's goroutine reads; it owns a writer and a watcher goroutine, both
+// stopped and waited for when the connection ends.
+func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	defer ws.Close()
+	ws.SetReadLimit(maxMessage)
+	// The first message registers the worker.
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	reg, err := readMessage(ws)
+	if err == nil && reg.Type != MsgRegister {
+		err = errors.New("the first message must be register")
+	}
+	if err != nil {
+		writeClose(ws, err)
+		return
+	}
+	wi := reg.Worker
+	log := n.log.With("worker", wi.ID)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	res, err := n.Propose(ctx, Command{Type: CmdRegister, At: time.Now().UTC(), Register: &Register{
+		Worker:   Worker{ID: wi.ID, Capacity: wi.Capacity, Labels: wi.Labels, Version: wi.Version, Status: wi.Status, Node: n.cfg.ID},
+		Sessions: reg.Sessions}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		writeClose(ws, err)
+		return
+	}
+	log.Info("worker connected", "capacity", wi.Capacity, "sessions", len(reg.Sessions), "leave", len(res.Leave))
+
+	c := &workerConn{n: n, id: wi.ID, out: make(chan Message, 256), held: map[string]uint64{}, log: log}
+	for _, s := range reg.Sessions {
+		c.held[s.Job] = s.Epoch
+	}
+	for _, l := range res.Leave {
+		delete(c.held, l.Job)
+	}
+	c.send(Message{Type: MsgRegistered, Leave: res.Leave})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.write(ctx, ws) }()
+	go func() { defer wg.Done(); c.watch(ctx) }()
+	defer wg.Wait()
+	defer cancel()
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(3 * n.cfg.Lease))
+		m, err := readMessage(ws)
+		if err != nil {
+			var bad bool
+			if errors.Is(err, ErrBadMessage) {
+				bad = true
+				c.send(Message{Type: MsgError, Error: err.Error()})
+			}
+			log.Info("worker disconnected", "err", err, "bad_message", bad)
+			return
+		}
+		c.handle(ctx, m)
+	}
+}
+
+func readMessage(ws *websocket.Conn) (Message, error) {
+	kind, data, err := ws.ReadMessage()
+	if err != nil {
+		return Message{}, err
+	}
+	if kind != websocket.TextMessage {
+		return Message{}, errors.Join(ErrBadMessage, errors.New("text messages only"))
+	}
+	return DecodeWorkerMessage(data)
+}
+
+func writeClose(ws *websocket.Conn, err error) {
+	_ = ws.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = ws.WriteJSON(Message{Type: MsgError, Error: err.Error()})
+	_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, ""))
+}
+
+// workerConn is the node's side of one worker connection.
+type workerConn struct {
+	n   *Node
+	id  string
+	out chan Message
+	log *slog.Logger
+
+	mu sync.Mutex
+	// held maps the jobs the worker was offered or runs to their epochs.
+	held map[string]uint64
+}
+
+func (c *workerConn) send(m Message) {
+	select {
+	case c.out <- m:
+	default:
+		c.log.Warn("worker connection backed up; message dropped", "type", m.Type, "job", m.Job)
+	}
+}
+
+// write sends queued messages until ctx ends.
+func (c *workerConn) write(ctx context.Context, ws *websocket.Conn) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-c.out:
+			_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if err := ws.WriteJSON(m); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// watch follows the state: offers made to this worker are sent once, and a job it
+// holds that ended, or now belongs to another worker or epoch, is to be left.
+func (c *workerConn) watch(ctx context.Context) {
+	for {
+		changed := c.n.fsm.Changed()
+		var msgs []Message
+		c.mu.Lock()
+		c.n.fsm.Read(func(s *State, _ uint64) {
+			for id, epoch := range c.held {
+				j := s.Jobs[id]
+				if j == nil || j.State.Ended() || j.Worker != c.id || j.Epoch != epoch {
+					reason := "moved"
+					if j != nil && j.State.Ended() {
+						reason = string(j.State)
+						if j.Reason != "" {
+							reason += ": " + j.Reason
+						}
+					}
+					msgs = append(msgs, Message{Type: MsgLeave, Job: id, Epoch: epoch, Reason: reason})
+					delete(c.held, id)
+				}
+			}
+			for _, j := range s.Jobs {
+				if j.Worker == c.id && j.State == JobOffered && c.held[j.ID] != j.Epoch {
+					c.held[j.ID] = j.Epoch
+					msgs = append(msgs, Message{Type: MsgOffer, Job: j.ID, Room: j.Room, Epoch: j.Epoch, Labels: j.Labels})
+				}
+			}
+		})
+		c.mu.Unlock()
+		for _, m := range msgs {
+			c.send(m)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// handle turns a worker's message into a command.
+func (c *workerConn) handle(ctx context.Context, m Message) {
+	now := time.Now().UTC()
+	var cmd Command
+	switch m.Type {
+	case MsgRegister:
+		c.send(Message{Type: MsgError, Error: "already registered"})
+		return
+	case MsgHeartbeat:
+		cmd = Command{Type: CmdHeartbeats, At: now, Heartbeats: []Heartbeat{{Worker: c.id, Node: c.n.cfg.ID, Active: m.Active, CPU: m.CPU, Status: m.Status}}}
+	case MsgAccept:
+		cmd = Command{Type: CmdAccept, At: now, Job: &JobRef{Job: m.Job, Worker: c.id, Epoch: m.Epoch}}
+	case MsgRefuse:
+		cmd = Command{Type: CmdRefuse, At: now, Job: &JobRef{Job: m.Job, Worker: c.id, Epoch: m.Epoch, Reason: m.Reason}}
+	case MsgFinish:
+		cmd = Command{Type: CmdFinish, At: now, Job: &JobRef{Job: m.Job, Worker: c.id, Epoch: m.Epoch, Failed: m.Failed, Reason: m.Reason}}
+	}
+	res, err := c.n.Propose(ctx, cmd)
+	if err == nil {
+		err = res.Error()
+	}
+	switch {
+	case errors.Is(err, ErrFenced), errors.Is(err, ErrUnknownJob):
+		c.mu.Lock()
+		delete(c.held, m.Job)
+		c.mu.Unlock()
+		c.send(Message{Type: MsgLeave, Job: m.Job, Epoch: m.Epoch, Reason: "fenced"})
+	case err != nil && ctx.Err() == nil:
+		c.log.Warn("worker message not committed", "type", m.Type, "job", m.Job, "err", err)
+		c.send(Message{Type: MsgError, Job: m.Job, Error: err.Error()})
+	case m.Type == MsgRefuse || m.Type == MsgFinish:
+		c.mu.Lock()
+		delete(c.held, m.Job)
+		c.mu.Unlock()
+	}
+}

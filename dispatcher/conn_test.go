@@ -1,0 +1,242 @@
+package dispatcher
+
+import (
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// fakeWorker is a worker's end of the WebSocket, driven by the test.
+type fakeWorker struct {
+	t  *testing.T
+	ws *websocket.Conn
+	mu sync.Mutex // one writer at a time: the test or the heartbeat goroutine
+}
+
+func (f *fakeWorker) write(m any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ws.WriteJSON(m)
+}
+
+func dialWorker(t *testing.T, tn *testNode, token string) (*fakeWorker, *http.Response, error) {
+	t.Helper()
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+tn.http+"/v1/workers/connect", h)
+	if err != nil {
+		return nil, resp, err
+	}
+	t.Cleanup(func() { ws.Close() })
+	return &fakeWorker{t: t, ws: ws}, resp, nil
+}
+
+func (f *fakeWorker) send(m any) {
+	f.t.Helper()
+	if err := f.write(m); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// next reads messages until one of type typ (others are skipped).
+func (f *fakeWorker) next(typ string) Message {
+	f.t.Helper()
+	_ = f.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m Message
+		if err := f.ws.ReadJSON(&m); err != nil {
+			f.t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		if m.Type == typ {
+			return m
+		}
+	}
+}
+
+func (f *fakeWorker) register(id string, capacity int, sessions ...JobRef) Message {
+	f.t.Helper()
+	f.send(Message{Type: MsgRegister, Worker: &WorkerInfo{ID: id, Capacity: capacity}, Sessions: sessions})
+	return f.next(MsgRegistered)
+}
+
+// heartbeat keeps the worker alive until stop is closed.
+func (f *fakeWorker) heartbeat(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(200 * time.Millisecond):
+			if f.write(Message{Type: MsgHeartbeat, Status: WorkerAvailable}) != nil {
+				return
+			}
+		}
+	}
+}
+
+func jobState(tn *testNode, id string) Job {
+	var j Job
+	tn.FSM().Read(func(s *State, _ uint64) {
+		if x := s.Jobs[id]; x != nil {
+			j = *x
+		}
+	})
+	return j
+}
+
+// A worker connects with the secret, gets offers and runs them, is told to leave a
+// cancelled job; when it goes silent its job moves to another worker within the
+// lease, and when it comes back with the old session it is told to leave it.
+func TestWorkerConnection(t *testing.T) {
+	tn := startNode(t, "n0", filepath.Join(t.TempDir(), "n0"), true)
+	defer tn.stop()
+	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" })
+
+	if _, resp, err := dialWorker(t, tn, "wrong"); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dial with a wrong secret: %v %v; want 401", resp, err)
+	}
+	w1, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg := w1.register("w1", 4); len(reg.Leave) != 0 {
+		t.Errorf("registered %+v", reg)
+	}
+	stop1 := make(chan struct{})
+	go w1.heartbeat(stop1)
+
+	var j Job
+	if code := tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-1", RequestID: "r"}, &j); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	offer := w1.next(MsgOffer)
+	if offer.Job != j.ID || offer.Room != "room-1" || offer.Epoch == 0 {
+		t.Fatalf("offer %+v", offer)
+	}
+	w1.send(Message{Type: MsgAccept, Job: offer.Job, Epoch: offer.Epoch})
+	waitFor(t, "the job running", 5*time.Second, func() bool { return jobState(tn, j.ID).State == JobRunning })
+
+	// An accept with a forged epoch is fenced and changes nothing.
+	w1.send(Message{Type: MsgFinish, Job: offer.Job, Epoch: offer.Epoch + 7})
+	if m := w1.next(MsgLeave); m.Reason != "fenced" {
+		t.Errorf("forged finish answered %+v", m)
+	}
+	if s := jobState(tn, j.ID); s.State != JobRunning || s.Epoch != offer.Epoch {
+		t.Errorf("after a forged finish %+v; want still running at epoch %d", s, offer.Epoch)
+	}
+
+	// Cancel: the worker is told to leave.
+	var j2 Job
+	tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-2", RequestID: "r"}, &j2)
+	offer2 := w1.next(MsgOffer)
+	w1.send(Message{Type: MsgAccept, Job: offer2.Job, Epoch: offer2.Epoch})
+	waitFor(t, "room-2 running", 5*time.Second, func() bool { return jobState(tn, j2.ID).State == JobRunning })
+	if code := tn.call(t, "DELETE", "/v1/jobs/"+j2.ID+"?reason=room+ended", nil, nil); code != 200 {
+		t.Fatalf("cancel: %d", code)
+	}
+	if m := w1.next(MsgLeave); m.Job != j2.ID || !strings.Contains(m.Reason, "room ended") {
+		t.Errorf("after cancel got %+v", m)
+	}
+
+	// A second worker joins; w1 goes silent: room-1 moves to w2 within the lease.
+	w2, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.register("w2", 4)
+	stop2 := make(chan struct{})
+	defer close(stop2)
+	go w2.heartbeat(stop2)
+	close(stop1)
+	silent := time.Now()
+	moved := w2.next(MsgOffer)
+	if moved.Job != j.ID || moved.Epoch <= offer.Epoch {
+		t.Fatalf("w2 offered %+v; want room-1's job with a higher epoch", moved)
+	}
+	w2.send(Message{Type: MsgAccept, Job: moved.Job, Epoch: moved.Epoch})
+	waitFor(t, "room-1 running on w2", 5*time.Second, func() bool { s := jobState(tn, j.ID); return s.State == JobRunning && s.Worker == "w2" })
+	t.Logf("room-1 running on w2 %s after w1 went silent (lease 1s)", time.Since(silent).Round(time.Millisecond))
+
+	// w1 comes back still holding the old session: it is fenced and told to leave.
+	w1.ws.Close()
+	w1b, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := w1b.register("w1", 4, JobRef{Job: j.ID, Epoch: offer.Epoch})
+	if len(reg.Leave) != 1 || reg.Leave[0].Job != j.ID {
+		t.Errorf("w1 re-registered with %+v; want told to leave %s", reg, j.ID)
+	}
+	if s := jobState(tn, j.ID); s.Worker != "w2" {
+		t.Errorf("after w1 came back the job is on %q; want w2", s.Worker)
+	}
+
+	// A bad message gets an error and the connection closes; nothing changes.
+	w1b.send(map[string]any{"type": "accept", "job": j.ID})
+	if m := w1b.next(MsgError); !strings.Contains(m.Error, "epoch") {
+		t.Errorf("bad message answered %+v", m)
+	}
+	if s := jobState(tn, j.ID); s.Worker != "w2" || s.State != JobRunning {
+		t.Errorf("after a bad message %+v", s)
+	}
+}
+
+func TestDecodeWorkerMessage(t *testing.T) {
+	for _, bad := range []string{
+		``, `[]`, `{"type":"x"}`, `{"type":"accept"}`, `{"type":"accept","job":"j","epoch":0}`,
+		`{"type":"register"}`, `{"type":"register","worker":{"id":"a b","capacity":1}}`,
+		`{"type":"register","worker":{"id":"w","capacity":-1}}`, `{"type":"heartbeat","active":-1}`,
+		`{"type":"heartbeat","status":"sleepy"}`, `{"type":"accept","job":"j","epoch":1,"extra":1}`,
+		`{"type":"accept","job":"j","epoch":1}{"type":"accept","job":"j","epoch":1}`,
+		`{"type":"register","worker":{"id":"w","capacity":1,"labels":{"a b":"c"}}}`,
+	} {
+		if _, err := DecodeWorkerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("DecodeWorkerMessage(%q) = %v; want ErrBadMessage", bad, err)
+		}
+	}
+	for _, good := range []string{
+		`{"type":"register","worker":{"id":"w1","capacity":4,"labels":{"lang":"en"}},"sessions":[{"job":"j","epoch":3}]}`,
+		`{"type":"heartbeat","active":2,"cpu":0.5,"status":"draining"}`,
+		`{"type":"finish","job":"j","epoch":9,"failed":true,"reason":"livekit unreachable"}`,
+	} {
+		if _, err := DecodeWorkerMessage([]byte(good)); err != nil {
+			t.Errorf("DecodeWorkerMessage(%q) = %v", good, err)
+		}
+	}
+}
+
+func FuzzDecodeWorkerMessage(f *testing.F) {
+	f.Add([]byte(`{"type":"register","worker":{"id":"w1","capacity":4},"sessions":[{"job":"j","epoch":3}]}`))
+	f.Add([]byte(`{"type":"heartbeat","active":2,"cpu":0.5}`))
+	f.Add([]byte(`{"type":"accept","job":"j","epoch":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeWorkerMessage(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("error %v does not wrap ErrBadMessage", err)
+			}
+			return
+		}
+		// What is accepted names a known type and has what its handling needs.
+		switch m.Type {
+		case MsgRegister:
+			if m.Worker == nil || m.Worker.ID == "" {
+				t.Fatalf("accepted a register without a worker: %q", data)
+			}
+		case MsgAccept, MsgRefuse, MsgFinish:
+			if m.Job == "" || m.Epoch == 0 {
+				t.Fatalf("accepted %s without job or epoch: %q", m.Type, data)
+			}
+		case MsgHeartbeat:
+		default:
+			t.Fatalf("accepted type %q", m.Type)
+		}
+	})
+}

@@ -1,0 +1,157 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Messages between a worker and the dispatcher node it is connected to, one JSON
+// object per WebSocket text message, told apart by "type".
+//
+// Worker → node:
+//
+//	{"type":"register","worker":{"id","capacity","labels","version","status"},"sessions":[{"job","epoch"}]}
+//	{"type":"heartbeat","active":N,"cpu":0.3,"status":"available|full|draining"}
+//	{"type":"accept","job":ID,"epoch":E}
+//	{"type":"refuse","job":ID,"epoch":E,"reason":"..."}
+//	{"type":"finish","job":ID,"epoch":E,"failed":false,"reason":"..."}
+//
+// Node → worker:
+//
+//	{"type":"registered","leave":[{"job","epoch"}]}   sessions to leave at once
+//	{"type":"offer","job":ID,"room":R,"epoch":E,"labels":{...}}
+//	{"type":"leave","job":ID,"epoch":E,"reason":"..."} the job ended or moved: stop its session
+//	{"type":"error","error":"..."}
+type Message struct {
+	Type     string            `json:"type"`
+	Worker   *WorkerInfo       `json:"worker,omitempty"`
+	Sessions []JobRef          `json:"sessions,omitempty"`
+	Active   int               `json:"active,omitempty"`
+	CPU      float64           `json:"cpu,omitempty"`
+	Status   WorkerStatus      `json:"status,omitempty"`
+	Job      string            `json:"job,omitempty"`
+	Room     string            `json:"room,omitempty"`
+	Epoch    uint64            `json:"epoch,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Failed   bool              `json:"failed,omitempty"`
+	Reason   string            `json:"reason,omitempty"`
+	Leave    []JobRef          `json:"leave,omitempty"`
+	Error    string            `json:"error,omitempty"`
+}
+
+// WorkerInfo is what a worker says of itself when it registers.
+type WorkerInfo struct {
+	ID       string            `json:"id"`
+	Capacity int               `json:"capacity"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Status   WorkerStatus      `json:"status,omitempty"`
+}
+
+// Message types.
+const (
+	MsgRegister   = "register"
+	MsgHeartbeat  = "heartbeat"
+	MsgAccept     = "accept"
+	MsgRefuse     = "refuse"
+	MsgFinish     = "finish"
+	MsgRegistered = "registered"
+	MsgOffer      = "offer"
+	MsgLeave      = "leave"
+	MsgError      = "error"
+)
+
+// Limits on what a worker may send.
+const (
+	maxMessage  = 64 << 10
+	maxSessions = 10000
+	maxReason   = 500
+	maxCapacity = 10000
+)
+
+// ErrBadMessage wraps every reason a message is refused.
+var ErrBadMessage = errors.New("bad message")
+
+// DecodeWorkerMessage parses and checks one message from a worker: unknown fields,
+// unknown types, missing or out-of-range values are refused with the reason.
+func DecodeWorkerMessage(data []byte) (Message, error) {
+	var m Message
+	if len(data) > maxMessage {
+		return m, fmt.Errorf("%w: %d bytes; at most %d", ErrBadMessage, len(data), maxMessage)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if dec.More() {
+		return Message{}, fmt.Errorf("%w: one JSON object per message", ErrBadMessage)
+	}
+	bad := func(format string, a ...any) (Message, error) {
+		return Message{}, fmt.Errorf("%w: %s: %s", ErrBadMessage, m.Type, fmt.Sprintf(format, a...))
+	}
+	switch m.Type {
+	case MsgRegister:
+		w := m.Worker
+		if w == nil || !roomRE.MatchString(w.ID) {
+			return bad("worker.id must be 1-128 letters, digits or _.:-")
+		}
+		if w.Capacity < 0 || w.Capacity > maxCapacity {
+			return bad("worker.capacity %d must be 0..%d", w.Capacity, maxCapacity)
+		}
+		if err := checkLabels(w.Labels); err != nil {
+			return bad("%v", err)
+		}
+		if len(w.Version) > 64 {
+			return bad("worker.version is longer than 64 bytes")
+		}
+		if !validStatus(w.Status) {
+			return bad("worker.status %q", w.Status)
+		}
+		if len(m.Sessions) > maxSessions {
+			return bad("%d sessions; at most %d", len(m.Sessions), maxSessions)
+		}
+		for _, s := range m.Sessions {
+			if !roomRE.MatchString(s.Job) || s.Epoch == 0 {
+				return bad("a session needs a job id and an epoch")
+			}
+		}
+	case MsgHeartbeat:
+		if m.Active < 0 || m.Active > maxCapacity || m.CPU < 0 || m.CPU > 1000 || m.CPU != m.CPU {
+			return bad("active %d or cpu %v out of range", m.Active, m.CPU)
+		}
+		if !validStatus(m.Status) {
+			return bad("status %q", m.Status)
+		}
+	case MsgAccept, MsgRefuse, MsgFinish:
+		if !roomRE.MatchString(m.Job) || m.Epoch == 0 {
+			return bad("needs a job id and its epoch")
+		}
+		if len(m.Reason) > maxReason {
+			return bad("reason is longer than %d bytes", maxReason)
+		}
+	default:
+		return bad("unknown message type")
+	}
+	return m, nil
+}
+
+func validStatus(s WorkerStatus) bool {
+	return s == "" || s == WorkerAvailable || s == WorkerFull || s == WorkerDraining
+}
+
+func checkLabels(labels map[string]string) error {
+	if len(labels) > 16 {
+		return errors.New("at most 16 labels")
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if !labelRE.MatchString(k) || !labelRE.MatchString(labels[k]) {
+			return fmt.Errorf("label %q=%q: keys and values are 1-64 letters, digits or _.:/-", k, labels[k])
+		}
+	}
+	return nil
+}
