@@ -30,6 +30,7 @@ func commands() []command {
 	return []command{
 		{"dev", "run the whole stack locally with a demo room and print the join URL", runDev},
 		{"worker", "join the configured LiveKit room as the assistant", runWorker},
+		{"dispatcher", "run a dispatcher node (raft): jobs for rooms, placed on workers", runDispatcher},
 		{"migrate", "apply the PostgreSQL schema migrations", runMigrate},
 		{"kb", "the knowledge base: `kb ingest` documents, `kb search` them", runKB},
 		{"bench", "measure: `bench join` (the assistant's join time), `bench pipeline` (voice turns)", runBench},
@@ -91,7 +92,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: attendant <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every command takes --config FILE and one flag per configuration key; run `attendant worker -h` to list them.")

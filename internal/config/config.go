@@ -23,17 +23,28 @@ import (
 
 // Config is the whole configuration of every Attendant process.
 type Config struct {
-	Log       Log       `yaml:"log"`
-	LiveKit   LiveKit   `yaml:"livekit"`
-	Database  Database  `yaml:"database"`
-	Redis     Redis     `yaml:"redis"`
-	Retrieval Retrieval `yaml:"retrieval"`
-	Worker    Worker    `yaml:"worker"`
-	Listen    Listen    `yaml:"listen"`
-	STT       STT       `yaml:"stt"`
-	LLM       LLM       `yaml:"llm"`
-	TTS       TTS       `yaml:"tts"`
-	Dev       Dev       `yaml:"dev"`
+	Log        Log        `yaml:"log"`
+	LiveKit    LiveKit    `yaml:"livekit"`
+	Database   Database   `yaml:"database"`
+	Redis      Redis      `yaml:"redis"`
+	Retrieval  Retrieval  `yaml:"retrieval"`
+	Worker     Worker     `yaml:"worker"`
+	Listen     Listen     `yaml:"listen"`
+	STT        STT        `yaml:"stt"`
+	LLM        LLM        `yaml:"llm"`
+	TTS        TTS        `yaml:"tts"`
+	Dispatcher Dispatcher `yaml:"dispatcher"`
+	Dev        Dev        `yaml:"dev"`
+}
+
+// Dispatcher configures dispatcher nodes and how workers and clients reach them.
+type Dispatcher struct {
+	// Secret authenticates workers, API clients and nodes to each other (Bearer).
+	Secret string `yaml:"secret"`
+	// Lease is how long a worker may go without a heartbeat before its jobs move.
+	Lease time.Duration `yaml:"lease"`
+	// OfferTimeout is how long an offer waits for the worker's answer.
+	OfferTimeout time.Duration `yaml:"offer_timeout"`
 }
 
 // Log configures structured logging.
@@ -239,6 +250,7 @@ func Default() Config {
 			Provider: "espeak", Voice: "en-us", WordsPerMinute: 165,
 			BaseURL: "https://api.openai.com/v1", Model: "tts-1", OpenAIVoice: "alloy",
 		},
+		Dispatcher: Dispatcher{Lease: 3 * time.Second, OfferTimeout: 2 * time.Second},
 		Dev: Dev{
 			DataDir:       ".data",
 			HTTPAddr:      "127.0.0.1:8080",
@@ -355,6 +367,12 @@ func (c Config) Validate() error {
 	if r.ContextTTL < time.Minute || r.ContextTTL > 30*24*time.Hour {
 		bad("retrieval.context_ttl", "%s must be between 1m and 720h", r.ContextTTL)
 	}
+	if d := c.Dispatcher; d.Lease < 500*time.Millisecond || d.Lease > time.Minute {
+		bad("dispatcher.lease", "%s must be between 500ms and 1m", d.Lease)
+	}
+	if d := c.Dispatcher; d.OfferTimeout < 100*time.Millisecond || d.OfferTimeout > time.Minute {
+		bad("dispatcher.offer_timeout", "%s must be between 100ms and 1m", d.OfferTimeout)
+	}
 	if r.PrewarmLead < time.Minute || r.PrewarmLead >= r.ContextTTL {
 		bad("retrieval.prewarm_lead", "%s must be at least 1m and less than retrieval.context_ttl (%s)", r.PrewarmLead, r.ContextTTL)
 	}
@@ -441,6 +459,15 @@ func (c Config) Validate() error {
 func (c Config) ValidateLiveKit() error {
 	if c.LiveKit.APIKey == "" || c.LiveKit.APISecret == "" {
 		return fmt.Errorf("%w: livekit.api_key/api_secret: both must be set (ATTENDANT_LIVEKIT_API_KEY, ATTENDANT_LIVEKIT_API_SECRET); `attendant dev` sets them for the local server", ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateDispatcher checks what running or reaching a dispatcher needs: the shared
+// secret.
+func (c Config) ValidateDispatcher() error {
+	if len(c.Dispatcher.Secret) < 16 {
+		return fmt.Errorf("%w: dispatcher.secret: at least 16 characters, the same on every node and worker (ATTENDANT_DISPATCHER_SECRET)", ErrInvalid)
 	}
 	return nil
 }
