@@ -1,0 +1,372 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/attendant/attendant/dispatcher"
+)
+
+// RoomRunner runs the assistant in one room until ctx ends (then it returns nil) or
+// the session cannot go on.
+type RoomRunner interface {
+	RunRoom(ctx context.Context, room string) error
+}
+
+// DispatchConfig says how a worker takes its rooms from the dispatcher.
+type DispatchConfig struct {
+	// Nodes are dispatcher nodes' HTTP addresses (host:port); any of them will do.
+	Nodes  []string
+	Secret string
+	// ID names the worker; Capacity is how many sessions it runs at once; Labels
+	// (language, region) are matched against jobs'.
+	ID       string
+	Capacity int
+	Labels   map[string]string
+	Version  string
+	// Heartbeat is how often the worker reports its load (default 1s: the lease is
+	// three of them); ReconnectMax caps the wait between connection attempts.
+	Heartbeat, ReconnectMax time.Duration
+}
+
+// Dispatched is a worker that takes jobs from the dispatcher: it keeps a connection
+// to one of its nodes, registers with the sessions it runs, heartbeats, runs a
+// session per accepted offer, reports how each ended, and leaves a room when told
+// (the job was cancelled or moved to a newer epoch).
+type Dispatched struct {
+	cfg    DispatchConfig
+	runner RoomRunner
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*dispatchedSession
+	// finished holds ends not yet reported (the connection was down).
+	finished []dispatcher.Message
+	conn     *websocket.Conn
+	writeMu  sync.Mutex
+	draining bool
+	wg       sync.WaitGroup
+}
+
+type dispatchedSession struct {
+	room   string
+	epoch  uint64
+	cancel context.CancelFunc
+	left   bool
+}
+
+// NewDispatched returns a worker taking jobs for runner.
+func NewDispatched(cfg DispatchConfig, runner RoomRunner, log *slog.Logger) (*Dispatched, error) {
+	if len(cfg.Nodes) == 0 || cfg.ID == "" || cfg.Capacity < 1 || runner == nil || log == nil {
+		return nil, errors.New("worker: dispatch needs nodes, an id, a capacity of at least 1, a runner and a logger")
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = time.Second
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = 5 * time.Second
+	}
+	return &Dispatched{cfg: cfg, runner: runner, log: log.With("worker", cfg.ID), sessions: map[string]*dispatchedSession{}}, nil
+}
+
+// Drain takes no new jobs; Run returns once the sessions have ended.
+func (d *Dispatched) Drain() {
+	d.mu.Lock()
+	d.draining = true
+	d.mu.Unlock()
+	d.send(d.heartbeat())
+}
+
+// Active is how many sessions run now.
+func (d *Dispatched) Active() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.sessions)
+}
+
+// Run connects to the dispatcher (any node, with backoff) and takes jobs until ctx
+// ends, or until it drains and its sessions end. The sessions it started are
+// stopped and waited for before it returns.
+func (d *Dispatched) Run(ctx context.Context) error {
+	defer d.wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for i := 0; ; i++ {
+		if d.drained() {
+			return nil
+		}
+		node := d.cfg.Nodes[i%len(d.cfg.Nodes)]
+		connected, err := d.connect(ctx, node)
+		if ctx.Err() != nil || d.drained() {
+			return nil
+		}
+		if connected {
+			wait = 100 * time.Millisecond
+		}
+		d.log.Warn("dispatcher connection ended; reconnecting", "node", node, "err", err, "after", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, d.cfg.ReconnectMax)
+	}
+}
+
+func (d *Dispatched) drained() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.draining && len(d.sessions) == 0
+}
+
+// connect runs one connection to node; it reports whether it got registered.
+func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+d.cfg.Secret)
+	dialer := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := dialer.DialContext(ctx, "ws://"+node+"/v1/workers/connect", h)
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("%w (%s)", err, resp.Status)
+		}
+		return false, err
+	}
+	defer ws.Close()
+	stop := context.AfterFunc(ctx, func() { ws.Close() })
+	defer stop()
+
+	d.mu.Lock()
+	reg := dispatcher.Message{Type: dispatcher.MsgRegister, Worker: &dispatcher.WorkerInfo{ID: d.cfg.ID, Capacity: d.cfg.Capacity,
+		Labels: d.cfg.Labels, Version: d.cfg.Version, Status: d.statusLocked()}}
+	for job, s := range d.sessions {
+		if !s.left {
+			reg.Sessions = append(reg.Sessions, dispatcher.JobRef{Job: job, Epoch: s.epoch})
+		}
+	}
+	d.mu.Unlock()
+	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteJSON(reg); err != nil {
+		return false, err
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var first dispatcher.Message
+	if err := ws.ReadJSON(&first); err != nil {
+		return false, err
+	}
+	if first.Type != dispatcher.MsgRegistered {
+		return false, fmt.Errorf("dispatcher refused the registration: %s", first.Error)
+	}
+	for _, l := range first.Leave {
+		d.leave(l.Job, l.Epoch, "fenced at registration")
+	}
+	d.mu.Lock()
+	d.conn = ws
+	unsent := d.finished
+	d.finished = nil
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.conn = nil
+		d.mu.Unlock()
+	}()
+	d.log.Info("connected to the dispatcher", "node", node, "sessions", len(reg.Sessions), "leave", len(first.Leave))
+	for _, m := range unsent {
+		d.send(m)
+	}
+
+	beatCtx, stopBeats := context.WithCancel(ctx)
+	defer stopBeats()
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		t := time.NewTicker(d.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			d.send(d.heartbeat())
+			select {
+			case <-beatCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	defer func() { stopBeats(); <-beating }()
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(5 * d.cfg.Heartbeat))
+		var m dispatcher.Message
+		if err := ws.ReadJSON(&m); err != nil {
+			return true, err
+		}
+		switch m.Type {
+		case dispatcher.MsgOffer:
+			d.offer(ctx, m)
+		case dispatcher.MsgLeave:
+			d.leave(m.Job, m.Epoch, m.Reason)
+		case dispatcher.MsgError:
+			d.log.Warn("dispatcher reported an error", "job", m.Job, "err", m.Error)
+		}
+		if d.drained() {
+			return true, nil
+		}
+	}
+}
+
+func (d *Dispatched) statusLocked() dispatcher.WorkerStatus {
+	switch {
+	case d.draining:
+		return dispatcher.WorkerDraining
+	case len(d.sessions) >= d.cfg.Capacity:
+		return dispatcher.WorkerFull
+	}
+	return dispatcher.WorkerAvailable
+}
+
+func (d *Dispatched) heartbeat() dispatcher.Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return dispatcher.Message{Type: dispatcher.MsgHeartbeat, Active: len(d.sessions), CPU: processCPU(), Status: d.statusLocked()}
+}
+
+// send writes m on the current connection; an end of session that cannot be sent
+// now is kept for the next one.
+func (d *Dispatched) send(m dispatcher.Message) {
+	d.mu.Lock()
+	ws := d.conn
+	if ws == nil && m.Type == dispatcher.MsgFinish {
+		d.finished = append(d.finished, m)
+	}
+	d.mu.Unlock()
+	if ws == nil {
+		return
+	}
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteJSON(m); err != nil && m.Type == dispatcher.MsgFinish {
+		d.mu.Lock()
+		d.finished = append(d.finished, m)
+		d.mu.Unlock()
+	}
+}
+
+// offer starts a session for an offered job and accepts it, or refuses when the
+// worker is draining or full.
+func (d *Dispatched) offer(ctx context.Context, m dispatcher.Message) {
+	d.mu.Lock()
+	if s, ok := d.sessions[m.Job]; ok && s.epoch == m.Epoch {
+		d.mu.Unlock()
+		d.send(dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch})
+		return
+	}
+	if d.draining || len(d.sessions) >= d.cfg.Capacity {
+		reason := "full"
+		if d.draining {
+			reason = "draining"
+		}
+		d.mu.Unlock()
+		d.send(dispatcher.Message{Type: dispatcher.MsgRefuse, Job: m.Job, Epoch: m.Epoch, Reason: reason})
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s := &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: cancel}
+	d.sessions[m.Job] = s
+	d.wg.Add(1)
+	d.mu.Unlock()
+	log := d.log.With("job", m.Job, "room", m.Room, "epoch", m.Epoch)
+	log.Info("job accepted")
+	d.send(dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch})
+	go func() {
+		defer d.wg.Done()
+		err := d.runner.RunRoom(sctx, m.Room)
+		cancel()
+		// The end is reported before the session is forgotten, so a draining worker
+		// does not hang up first.
+		d.mu.Lock()
+		left := s.left
+		d.mu.Unlock()
+		if left || ctx.Err() != nil {
+			log.Info("session left", "err", err)
+		} else {
+			fin := dispatcher.Message{Type: dispatcher.MsgFinish, Job: m.Job, Epoch: m.Epoch}
+			if err != nil {
+				fin.Failed, fin.Reason = true, truncate(err.Error(), 400)
+			}
+			log.Info("session ended", "err", err)
+			d.send(fin)
+		}
+		d.mu.Lock()
+		if d.sessions[m.Job] == s {
+			delete(d.sessions, m.Job)
+		}
+		d.mu.Unlock()
+		if d.drained() {
+			d.closeConn() // wake the reader: Run returns
+		}
+	}()
+}
+
+// leave stops a job's session (it was cancelled, or assigned elsewhere since).
+func (d *Dispatched) leave(job string, epoch uint64, reason string) {
+	d.mu.Lock()
+	s, ok := d.sessions[job]
+	if ok && (epoch == 0 || s.epoch <= epoch) {
+		s.left = true
+		s.cancel()
+	}
+	d.mu.Unlock()
+	if ok {
+		d.log.Info("leaving room", "job", job, "room", s.room, "reason", reason)
+	}
+}
+
+func (d *Dispatched) closeConn() {
+	d.mu.Lock()
+	ws := d.conn
+	d.mu.Unlock()
+	if ws != nil {
+		d.writeMu.Lock()
+		_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "drained"))
+		d.writeMu.Unlock()
+		ws.Close()
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+var cpuState struct {
+	sync.Mutex
+	at   time.Time
+	used time.Duration
+}
+
+// processCPU is the share of one CPU the process used since the last call.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	used := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cpuState.Lock()
+	defer cpuState.Unlock()
+	now := time.Now()
+	var share float64
+	if !cpuState.at.IsZero() {
+		share = float64(used-cpuState.used) / float64(now.Sub(cpuState.at))
+	}
+	cpuState.at, cpuState.used = now, used
+	return max(0, min(share, 1000))
+}

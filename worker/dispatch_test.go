@@ -1,0 +1,194 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attendant/attendant/dispatcher"
+	"github.com/attendant/attendant/worker"
+)
+
+const dispatchSecret = "dispatch-test-secret"
+
+// fakeRooms is a RoomRunner that records the rooms it runs; a room runs until its
+// context ends or the test ends it.
+type fakeRooms struct {
+	mu      sync.Mutex
+	running map[string]chan error
+	started chan string
+	stopped chan string
+}
+
+func newFakeRooms() *fakeRooms {
+	return &fakeRooms{running: map[string]chan error{}, started: make(chan string, 16), stopped: make(chan string, 16)}
+}
+
+func (f *fakeRooms) RunRoom(ctx context.Context, room string) error {
+	end := make(chan error, 1)
+	f.mu.Lock()
+	f.running[room] = end
+	f.mu.Unlock()
+	f.started <- room
+	select {
+	case <-ctx.Done():
+		f.stopped <- room
+		return nil
+	case err := <-end:
+		return err
+	}
+}
+
+func (f *fakeRooms) end(room string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running[room] <- err
+}
+
+func waitRoom(t *testing.T, ch <-chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Fatalf("room %q; want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for room %q", want)
+	}
+}
+
+func startDispatcher(t *testing.T) (*dispatcher.Node, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: "n0", RaftAddr: "127.0.0.1:0", HTTPAddr: ln.Addr().String(),
+		DataDir: t.TempDir(), Bootstrap: true, Secret: dispatchSecret, Fast: true, Lease: time.Second, OfferTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: n.Handler()}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { srv.Close(); n.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Status().State != "Leader" || len(n.Status().Members) == 0 || n.Status().Members[0].HTTPAddr == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n, ln.Addr().String()
+}
+
+func api(t *testing.T, method, addr, path string, body, out any) int {
+	t.Helper()
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+dispatchSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+func jobOf(t *testing.T, addr, id string) dispatcher.Job {
+	var j dispatcher.Job
+	api(t, "GET", addr, "/v1/jobs/"+id, nil, &j)
+	return j
+}
+
+// A dispatched worker runs a session per job, leaves a cancelled room, reports a
+// session that ended by itself, and on drain refuses new jobs and returns once its
+// sessions are over.
+func TestDispatchedWorker(t *testing.T) {
+	_, addr := startDispatcher(t)
+	rooms := newFakeRooms()
+	d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{addr}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
+		Heartbeat: 200 * time.Millisecond}, rooms, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+
+	var a, b dispatcher.Job
+	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-a", RequestID: "1"}, &a)
+	waitRoom(t, rooms.started, "room-a")
+	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-b", RequestID: "1"}, &b)
+	waitRoom(t, rooms.started, "room-b")
+	deadline := time.Now().Add(5 * time.Second)
+	for jobOf(t, addr, a.ID).State != dispatcher.JobRunning || jobOf(t, addr, b.ID).State != dispatcher.JobRunning {
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs %+v %+v; want both running", jobOf(t, addr, a.ID), jobOf(t, addr, b.ID))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Cancelled: the session stops.
+	api(t, "DELETE", addr, "/v1/jobs/"+a.ID+"?reason=room+ended", nil, nil)
+	waitRoom(t, rooms.stopped, "room-a")
+	// Ended by itself with an error: the job fails with the reason.
+	rooms.end("room-b", errors.New("livekit unreachable"))
+	deadline = time.Now().Add(5 * time.Second)
+	for j := jobOf(t, addr, b.ID); j.State != dispatcher.JobFailed || j.Reason != "livekit unreachable"; j = jobOf(t, addr, b.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job b %+v; want failed with the session's error", j)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Draining: a new job is not taken here, and Run returns with no sessions left.
+	var c dispatcher.Job
+	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-c", RequestID: "1"}, &c)
+	waitRoom(t, rooms.started, "room-c")
+	d.Drain()
+	var workers []dispatcher.Worker
+	deadline = time.Now().Add(5 * time.Second)
+	for api(t, "GET", addr, "/v1/workers", nil, &workers); len(workers) != 1 || workers[0].Status != dispatcher.WorkerDraining; api(t, "GET", addr, "/v1/workers", nil, &workers) {
+		if time.Now().After(deadline) {
+			t.Fatalf("workers %+v; want w1 draining", workers)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var e dispatcher.Job
+	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-e", RequestID: "1"}, &e)
+	time.Sleep(300 * time.Millisecond)
+	if j := jobOf(t, addr, e.ID); j.State != dispatcher.JobPending {
+		t.Errorf("a job created while the only worker drains is %s; want pending", j.State)
+	}
+	select {
+	case err := <-ran:
+		t.Fatalf("Run returned %v with a session still running", err)
+	default:
+	}
+	rooms.end("room-c", nil)
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a drained worker did not return")
+	}
+	// The end was sent before the worker hung up; the node commits it.
+	deadline = time.Now().Add(5 * time.Second)
+	for j := jobOf(t, addr, c.ID); j.State != dispatcher.JobCompleted; j = jobOf(t, addr, c.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("room-c's job %+v; want completed", j)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
