@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/attendant/attendant/internal/config"
@@ -14,7 +16,6 @@ import (
 	"github.com/attendant/attendant/pipeline/llm"
 	"github.com/attendant/attendant/pipeline/stt"
 	"github.com/attendant/attendant/pipeline/tts"
-	"github.com/attendant/attendant/retrieval"
 	"github.com/attendant/attendant/worker"
 )
 
@@ -28,11 +29,38 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	srv := ops.New(log)
-	w, closeWorker, err := newWorker(ctx, c, nil, srv, log)
-	if err != nil {
-		return err
+	var run func(context.Context) error
+	if nodes := c.Worker.DispatcherNodes(); len(nodes) > 0 {
+		if err := c.ValidateDispatcher(); err != nil {
+			return err
+		}
+		a, release, err := newAssistant(ctx, c, nil, srv, log)
+		if err != nil {
+			return err
+		}
+		defer release()
+		id := c.Worker.ID
+		if id == "" {
+			host, _ := os.Hostname()
+			id = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
+		labels, _ := c.Worker.LabelMap() // validated with the configuration
+		d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: nodes, Secret: c.Dispatcher.Secret, ID: id,
+			Capacity: c.Worker.Capacity, Labels: labels, Version: Version, Heartbeat: c.Dispatcher.Lease / 3,
+			ReconnectMax: c.Worker.ReconnectMax}, a, log)
+		if err != nil {
+			return err
+		}
+		log.Info("worker taking rooms from the dispatcher", "worker", id, "nodes", nodes, "capacity", c.Worker.Capacity)
+		run = d.Run
+	} else {
+		w, closeWorker, err := newWorker(ctx, c, nil, srv, log)
+		if err != nil {
+			return err
+		}
+		defer closeWorker()
+		run = w.Run
 	}
-	defer closeWorker()
 	ln, err := ops.Listen(c.Worker.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("worker.http_addr: %w", err)
@@ -40,17 +68,89 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	log.Info("worker serving health and metrics", "addr", "http://"+ln.Addr().String())
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ctx, ln) }()
-	err = w.Run(ctx)
+	err = run(ctx)
 	<-srvDone
 	return err
 }
 
-// newWorker builds the worker from configuration and registers its metrics and
-// readiness check on srv. With retrieval enabled, answers are grounded in the
-// knowledge base kb (opened here when nil) and a goroutine follows context
-// invalidations until release. release frees the providers once the worker has
+// assistant holds what every room's session shares: the providers, the knowledge
+// source and the metrics. It runs one worker.Worker per room: the configured room,
+// or each room the dispatcher assigns (it is a worker.RoomRunner).
+type assistant struct {
+	c       config.Config
+	synth   worker.Synthesizer
+	model   worker.Model
+	rec     worker.Recognizer
+	source  agent.ContextSource
+	metrics *worker.Metrics
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	running map[*worker.Worker]struct{}
+}
+
+// newRoom builds the assistant for one room.
+func (a *assistant) newRoom(room string) (*worker.Worker, error) {
+	c := a.c
+	return worker.New(worker.Config{
+		Session: worker.SessionConfig{
+			URL:        c.LiveKit.URL,
+			APIKey:     c.LiveKit.APIKey,
+			APISecret:  c.LiveKit.APISecret,
+			Room:       room,
+			Identity:   c.Worker.Identity,
+			Name:       c.Worker.Name,
+			Greeting:   c.Worker.Greeting,
+			GreetDelay: c.Worker.GreetDelay,
+			Knowledge:  agent.Knowledge{Instructions: c.Worker.Instructions},
+			Context:    a.source,
+			Listen:     listenConfig(c.Listen),
+			BargeIn:    c.Listen.BargeIn,
+			// The config's bounds keep it valid for the listener.
+			BackchannelMax: c.Listen.BackchannelMax,
+		},
+		Model:        a.model,
+		Recognizer:   a.rec,
+		ReconnectMax: c.Worker.ReconnectMax,
+	}, a.synth, a.metrics, a.log.With("room", room))
+}
+
+func (a *assistant) track(w *worker.Worker, on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if on {
+		a.running[w] = struct{}{}
+	} else {
+		delete(a.running, w)
+	}
+}
+
+// RunRoom runs the assistant in room until ctx ends.
+func (a *assistant) RunRoom(ctx context.Context, room string) error {
+	w, err := a.newRoom(room)
+	if err != nil {
+		return err
+	}
+	a.track(w, true)
+	defer a.track(w, false)
+	return w.Run(ctx)
+}
+
+// contextChanged tells every running room that some rooms' context changed.
+func (a *assistant) contextChanged(rooms []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for w := range a.running {
+		w.ContextChanged(rooms)
+	}
+}
+
+// newAssistant builds the shared parts from configuration and registers the metrics
+// on srv. With retrieval enabled, answers are grounded in the knowledge base kb
+// (opened here when nil), and goroutines follow context invalidations and pre-warm
+// scheduled rooms until release. release frees the providers once every room has
 // stopped.
-func newWorker(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Server, log *slog.Logger) (w *worker.Worker, release func(), err error) {
+func newAssistant(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Server, log *slog.Logger) (a *assistant, release func(), err error) {
 	synth, err := newSynthesizer(c.TTS)
 	if err != nil {
 		return nil, nil, err
@@ -63,6 +163,8 @@ func newWorker(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Ser
 	if err != nil {
 		return nil, nil, err
 	}
+	a = &assistant{c: c, synth: synth, model: model, rec: rec, metrics: worker.NewMetrics(srv.Registry), log: log,
+		running: map[*worker.Worker]struct{}{}}
 	var closers []func()
 	release = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -74,69 +176,55 @@ func newWorker(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Ser
 			_ = c.Close()
 		}
 	})
-	var source agent.ContextSource
-	var inv *retrieval.Invalidations
-	if c.Retrieval.Enabled {
-		if kb == nil {
-			if kb, err = openKnowledge(ctx, c, srv.Registry, true, log); err != nil {
-				release()
-				return nil, nil, fmt.Errorf("retrieval (set retrieval.enabled: false to run without the knowledge base): %w", err)
-			}
-			closers = append(closers, kb.close)
-		}
-		source = kb.assembler
-		if inv, err = kb.assembler.Subscribe(ctx); err != nil {
-			release()
-			return nil, nil, err
-		}
+	if !c.Retrieval.Enabled {
+		return a, release, nil
 	}
-	w, err = worker.New(worker.Config{
-		Session: worker.SessionConfig{
-			URL:        c.LiveKit.URL,
-			APIKey:     c.LiveKit.APIKey,
-			APISecret:  c.LiveKit.APISecret,
-			Room:       c.Worker.Room,
-			Identity:   c.Worker.Identity,
-			Name:       c.Worker.Name,
-			Greeting:   c.Worker.Greeting,
-			GreetDelay: c.Worker.GreetDelay,
-			Knowledge:  agent.Knowledge{Instructions: c.Worker.Instructions},
-			Context:    source,
-			Listen:     listenConfig(c.Listen),
-			BargeIn:    c.Listen.BargeIn,
-			// The config's bounds keep it valid for the listener.
-			BackchannelMax: c.Listen.BackchannelMax,
-		},
-		Model:        model,
-		Recognizer:   rec,
-		ReconnectMax: c.Worker.ReconnectMax,
-	}, synth, worker.NewMetrics(srv.Registry), log)
-	if err != nil {
-		if inv != nil {
-			_ = inv.Close()
+	if kb == nil {
+		if kb, err = openKnowledge(ctx, c, srv.Registry, true, log); err != nil {
+			release()
+			return nil, nil, fmt.Errorf("retrieval (set retrieval.enabled: false to run without the knowledge base): %w", err)
 		}
+		closers = append(closers, kb.close)
+	}
+	a.source = kb.assembler
+	inv, err := kb.assembler.Subscribe(ctx)
+	if err != nil {
 		release()
 		return nil, nil, err
 	}
-	srv.AddCheck("livekit_room", w.Ready)
-	if inv != nil {
-		// Edits to the room's entity, department or documents reach the session.
-		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
-		listening := make(chan struct{})
-		go func() {
-			defer close(listening)
-			inv.Run(listenCtx, w.ContextChanged)
-		}()
-		closers = append(closers, func() { stopListening(); <-listening })
-		// Rooms scheduled to meet soon get their contexts assembled ahead of time.
-		warmCtx, stopWarming := context.WithCancel(context.WithoutCancel(ctx))
-		warming := make(chan struct{})
-		go func() {
-			defer close(warming)
-			kb.assembler.RunPrewarm(warmCtx, time.Minute)
-		}()
-		closers = append(closers, func() { stopWarming(); <-warming })
+	// Edits to a room's entity, department or documents reach its session.
+	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		inv.Run(listenCtx, a.contextChanged)
+	}()
+	closers = append(closers, func() { stopListening(); <-listening })
+	// Rooms scheduled to meet soon get their contexts assembled ahead of time.
+	warmCtx, stopWarming := context.WithCancel(context.WithoutCancel(ctx))
+	warming := make(chan struct{})
+	go func() {
+		defer close(warming)
+		kb.assembler.RunPrewarm(warmCtx, time.Minute)
+	}()
+	closers = append(closers, func() { stopWarming(); <-warming })
+	return a, release, nil
+}
+
+// newWorker builds the assistant for the configured room (worker.room) and adds its
+// readiness check to srv; release frees the providers once it has stopped.
+func newWorker(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Server, log *slog.Logger) (*worker.Worker, func(), error) {
+	a, release, err := newAssistant(ctx, c, kb, srv, log)
+	if err != nil {
+		return nil, nil, err
 	}
+	w, err := a.newRoom(c.Worker.Room)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	a.track(w, true)
+	srv.AddCheck("livekit_room", w.Ready)
 	return w, release, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -126,7 +127,45 @@ type Worker struct {
 	// Instructions tell the assistant how to behave and what it knows, until knowledge
 	// retrieval provides the organisation's documents.
 	Instructions string `yaml:"instructions"`
+	// Dispatchers lists dispatcher nodes (host:port, comma-separated): when set, the
+	// worker takes its rooms from the dispatcher instead of joining worker.room.
+	Dispatchers string `yaml:"dispatchers"`
+	// ID names the worker to the dispatcher (default: host name and process id).
+	ID string `yaml:"id"`
+	// Capacity is how many rooms the worker serves at once.
+	Capacity int `yaml:"capacity"`
+	// Labels are matched against jobs' (comma-separated key=value, e.g. lang=en).
+	Labels string `yaml:"labels"`
 }
+
+// DispatcherNodes splits worker.dispatchers.
+func (w Worker) DispatcherNodes() []string {
+	var out []string
+	for _, n := range strings.Split(w.Dispatchers, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// LabelMap parses worker.labels.
+func (w Worker) LabelMap() (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(w.Labels, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !labelRE.MatchString(k) || !labelRE.MatchString(v) {
+			return nil, fmt.Errorf("%q is not key=value (letters, digits and _.:/-)", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,64}$`)
 
 // Listen tunes how the assistant hears participants: voice activity, the end of a
 // turn and barge-in.
@@ -233,6 +272,7 @@ func Default() Config {
 			ReconnectMax: 5 * time.Second,
 			GreetDelay:   time.Second,
 			Instructions: "You are Attendant, an assistant taking part in this meeting. Answer briefly and plainly.",
+			Capacity:     4,
 		},
 		Listen: Listen{
 			EndOfTurn:      500 * time.Millisecond,
@@ -334,6 +374,17 @@ func (c Config) Validate() error {
 	}
 	if c.Worker.HTTPAddr == "" {
 		bad("worker.http_addr", "must be host:port, for example 127.0.0.1:9090")
+	}
+	for _, n := range c.Worker.DispatcherNodes() {
+		if _, port, err := net.SplitHostPort(n); err != nil || port == "" {
+			bad("worker.dispatchers", "%q must be host:port", n)
+		}
+	}
+	if c.Worker.Capacity < 1 || c.Worker.Capacity > 1000 {
+		bad("worker.capacity", "%d must be between 1 and 1000", c.Worker.Capacity)
+	}
+	if _, err := c.Worker.LabelMap(); err != nil {
+		bad("worker.labels", "%v", err)
 	}
 	if c.Worker.ReconnectMax < 100*time.Millisecond || c.Worker.ReconnectMax > 5*time.Minute {
 		bad("worker.reconnect_max", "%s must be between 100ms and 5m", c.Worker.ReconnectMax)

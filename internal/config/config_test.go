@@ -96,6 +96,11 @@ func TestValidateMessages(t *testing.T) {
 		{"pre pad", func(c *Config) { c.Listen.PrePad = -time.Second }, "listen.pre_pad"},
 		{"backchannel", func(c *Config) { c.Listen.BackchannelMax = 10 * time.Second }, "listen.backchannel_max"},
 		{"retrieval deadline", func(c *Config) { c.Retrieval.Deadline = time.Minute }, "retrieval.deadline"},
+		{"dispatchers", func(c *Config) { c.Worker.Dispatchers = "127.0.0.1:7480, nowhere" }, "worker.dispatchers"},
+		{"capacity", func(c *Config) { c.Worker.Capacity = 0 }, "worker.capacity"},
+		{"labels", func(c *Config) { c.Worker.Labels = "lang=en,region" }, "worker.labels"},
+		{"lease", func(c *Config) { c.Dispatcher.Lease = time.Millisecond }, "dispatcher.lease"},
+		{"offer timeout", func(c *Config) { c.Dispatcher.OfferTimeout = time.Hour }, "dispatcher.offer_timeout"},
 		{"ef search", func(c *Config) { c.Retrieval.EfSearch = 5 }, "retrieval.ef_search"},
 		{"context ttl", func(c *Config) { c.Retrieval.ContextTTL = time.Second }, "retrieval.context_ttl"},
 		{"prewarm lead", func(c *Config) { c.Retrieval.PrewarmLead = 13 * time.Hour }, "retrieval.prewarm_lead"},
@@ -108,6 +113,24 @@ func TestValidateMessages(t *testing.T) {
 		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Validate() = %v; want ErrInvalid naming %s", tc.name, err, tc.want)
 		}
+	}
+}
+
+func TestDispatcherSettings(t *testing.T) {
+	c := valid()
+	if err := c.ValidateDispatcher(); err == nil || !strings.Contains(err.Error(), "dispatcher.secret") {
+		t.Errorf("ValidateDispatcher with no secret = %v", err)
+	}
+	c.Dispatcher.Secret = "sixteen-chars-ok"
+	if err := c.ValidateDispatcher(); err != nil {
+		t.Errorf("ValidateDispatcher = %v", err)
+	}
+	c.Worker.Dispatchers, c.Worker.Labels = " a:1, b:2 ,", "lang=en, region=eu"
+	if n := c.Worker.DispatcherNodes(); len(n) != 2 || n[0] != "a:1" || n[1] != "b:2" {
+		t.Errorf("DispatcherNodes = %q", n)
+	}
+	if l, err := c.Worker.LabelMap(); err != nil || len(l) != 2 || l["region"] != "eu" {
+		t.Errorf("LabelMap = %v, %v", l, err)
 	}
 }
 
