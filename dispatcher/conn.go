@@ -155,8 +155,8 @@ func (c *workerConn) watch(ctx context.Context) {
 					delete(c.held, id)
 				}
 			}
-			for _, j := range s.Jobs {
-				if j.Worker == c.id && j.State == JobOffered && c.held[j.ID] != j.Epoch {
+			for _, j := range s.Held(c.id) {
+				if j.State == JobOffered && c.held[j.ID] != j.Epoch {
 					c.held[j.ID] = j.Epoch
 					msgs = append(msgs, Message{Type: MsgOffer, Job: j.ID, Room: j.Room, Epoch: j.Epoch, Labels: j.Labels})
 				}

@@ -221,10 +221,8 @@ func (s *State) apply(c Command, index uint64) Result {
 				continue
 			}
 			w.Status = WorkerLost
-			for _, jid := range slices.Sorted(maps.Keys(s.Jobs)) {
-				if j := s.Jobs[jid]; j.Worker == id && (j.State == JobOffered || j.State == JobRunning) {
-					s.requeue(j, c.At, "worker "+id+" lost")
-				}
+			for _, jid := range slices.Sorted(maps.Keys(s.held[id])) {
+				s.requeue(s.Jobs[jid], c.At, "worker "+id+" lost")
 			}
 			n++
 		}
@@ -262,6 +260,7 @@ func (s *State) create(c Command) Result {
 	j := &Job{ID: cj.ID, Room: cj.Room, RequestID: cj.RequestID, Labels: maps.Clone(cj.Labels),
 		State: JobPending, CreatedAt: c.At, UpdatedAt: c.At}
 	s.Jobs[j.ID] = j
+	s.track(j)
 	s.byRoom[j.Room] = j.ID
 	s.byRequest[[2]string{j.Room, j.RequestID}] = j.ID
 	return Result{Job: j.copy(), Applied: 1}
@@ -290,6 +289,7 @@ func (s *State) assign(c Command, index uint64) Result {
 		j.OfferExpires = c.At.Add(c.OfferFor)
 		j.Attempts++
 		j.UpdatedAt = c.At
+		s.track(j)
 		n++
 	}
 	return Result{Applied: n}
@@ -327,6 +327,7 @@ func (s *State) jobEvent(c Command) Result {
 	case CmdAccept:
 		if j.State == JobOffered {
 			j.State, j.OfferExpires, j.UpdatedAt = JobRunning, time.Time{}, c.At
+			s.track(j)
 		}
 	case CmdRefuse:
 		reason := "refused by " + ref.Worker
@@ -350,10 +351,12 @@ func (s *State) requeue(j *Job, at time.Time, reason string) {
 		j.Avoid = append(j.Avoid, j.Worker)
 	}
 	j.State, j.Worker, j.OfferExpires, j.Reason, j.UpdatedAt = JobPending, "", time.Time{}, reason, at
+	s.track(j)
 }
 
 func (s *State) end(j *Job, state JobState, at time.Time, reason string) {
 	j.State, j.Reason, j.OfferExpires, j.UpdatedAt = state, reason, time.Time{}, at
+	s.track(j)
 	if s.byRoom[j.Room] == j.ID {
 		delete(s.byRoom, j.Room)
 	}
@@ -387,11 +390,11 @@ func (s *State) register(c Command) Result {
 		held[j.ID] = true
 		if j.State == JobOffered {
 			j.State, j.OfferExpires, j.UpdatedAt = JobRunning, time.Time{}, c.At
+			s.track(j)
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(s.Jobs)) {
-		j := s.Jobs[id]
-		if j.Worker == w.ID && j.State == JobRunning && !held[id] {
+	for _, id := range slices.Sorted(maps.Keys(s.held[w.ID])) {
+		if j := s.Jobs[id]; j.State == JobRunning && !held[id] {
 			s.requeue(j, c.At, "worker "+w.ID+" came back without it")
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -131,6 +133,7 @@ func TestLifecycleAndFencing(t *testing.T) {
 	if j := job(l.f, "j1"); j.State != JobPending || len(j.Avoid) != 2 {
 		t.Errorf("after the offer expired %+v", j)
 	}
+	checkIndexes(t, l.f)
 }
 
 // A worker that comes back after a dispatcher restart keeps the sessions the
@@ -175,6 +178,7 @@ func TestDeterministicAndSnapshot(t *testing.T) {
 	l.apply(t, Command{Type: CmdAssign, At: at(1), OfferFor: time.Second, Assign: plan})
 	l.apply(t, Command{Type: CmdLost, At: at(2), Lost: []string{"w0"}})
 
+	checkIndexes(t, l.f)
 	other := &log{f: NewFSM()}
 	for _, data := range l.cmds {
 		other.index++
@@ -196,6 +200,24 @@ func TestDeterministicAndSnapshot(t *testing.T) {
 	if r.Job.ID != "j3" {
 		t.Errorf("create on the restored state = %+v; want room-3's job j3", r.Job)
 	}
+}
+
+// checkIndexes compares the indexes kept by track with ones rebuilt from the jobs.
+func checkIndexes(t *testing.T, f *FSM) {
+	t.Helper()
+	f.Read(func(s *State, _ uint64) {
+		fresh := &State{Jobs: s.Jobs}
+		fresh.reindex()
+		keys := func(m map[string]*Job) []string { return slices.Sorted(maps.Keys(m)) }
+		if !slices.Equal(keys(s.pending), keys(fresh.pending)) || !slices.Equal(keys(s.offered), keys(fresh.offered)) {
+			t.Errorf("pending/offered indexes drifted: %v %v; rebuilt %v %v", keys(s.pending), keys(s.offered), keys(fresh.pending), keys(fresh.offered))
+		}
+		for w := range s.Workers {
+			if !slices.Equal(keys(s.held[w]), keys(fresh.held[w])) {
+				t.Errorf("worker %s holds %v by the index; rebuilt %v", w, keys(s.held[w]), keys(fresh.held[w]))
+			}
+		}
+	})
 }
 
 func mustJSON(t *testing.T, v any) []byte {
@@ -245,6 +267,7 @@ func TestPlace(t *testing.T) {
 		}
 		s.Jobs[j.ID] = j
 	}
+	s.reindex()
 	got := map[string]string{}
 	count := map[string]int{}
 	for _, a := range place(s, 100) {
@@ -278,6 +301,7 @@ func BenchmarkPlace(b *testing.B) {
 		id := fmt.Sprintf("j%05d", i)
 		s.Jobs[id] = &Job{ID: id, Room: id, State: JobPending, CreatedAt: at(i)}
 	}
+	s.reindex()
 	for b.Loop() {
 		place(s, 5000)
 	}

@@ -393,8 +393,8 @@ func (n *Node) lead(ctx context.Context) {
 		var lost []string
 		n.fsm.Read(func(s *State, _ uint64) {
 			plan = place(s, 2000)
-			for _, j := range s.Jobs {
-				if j.State == JobOffered && !now.Before(j.OfferExpires) {
+			for _, j := range s.offered {
+				if !now.Before(j.OfferExpires) {
 					expire = append(expire, JobRef{Job: j.ID, Epoch: j.Epoch})
 				}
 			}

@@ -12,12 +12,7 @@ import (
 // counts its own choices, so one batch does not overfill a worker. Jobs no worker
 // can take stay pending.
 func place(s *State, max int) []Assignment {
-	var pending []*Job
-	for _, j := range s.Jobs {
-		if j.State == JobPending {
-			pending = append(pending, j)
-		}
-	}
+	pending := slices.Collect(maps.Values(s.pending))
 	if len(pending) == 0 {
 		return nil
 	}
@@ -41,10 +36,8 @@ func place(s *State, max int) []Assignment {
 	if len(ws) == 0 {
 		return nil
 	}
-	for _, j := range s.Jobs {
-		if c := byID[j.Worker]; c != nil && (j.State == JobOffered || j.State == JobRunning) {
-			c.load++
-		}
+	for id, c := range byID {
+		c.load = s.load(id)
 	}
 	less := func(a, b *cand) int {
 		// a.load/a.cap < b.load/b.cap, without division.

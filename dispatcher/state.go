@@ -94,38 +94,69 @@ type State struct {
 	Workers map[string]*Worker `json:"workers"`
 	Nodes   map[string]Peer    `json:"nodes"`
 	// byRoom maps a room to its job that has not ended; byRequest (room, request id)
-	// to the job that request made. Both are rebuilt from Jobs.
+	// to the job that request made; pending and offered are the jobs in those states;
+	// held maps a worker to the jobs offered to it or running on it. All are rebuilt
+	// from Jobs and kept by track.
 	byRoom    map[string]string
 	byRequest map[[2]string]string
+	pending   map[string]*Job
+	offered   map[string]*Job
+	held      map[string]map[string]*Job
+	// heldBy remembers which worker's set a job is in, to move it.
+	heldBy map[string]string
 }
 
 func newState() *State {
-	return &State{Jobs: map[string]*Job{}, Workers: map[string]*Worker{}, Nodes: map[string]Peer{},
-		byRoom: map[string]string{}, byRequest: map[[2]string]string{}}
+	s := &State{Jobs: map[string]*Job{}, Workers: map[string]*Worker{}, Nodes: map[string]Peer{}}
+	s.reindex()
+	return s
 }
 
 // reindex rebuilds the lookup maps from Jobs (after a restore).
 func (s *State) reindex() {
 	s.byRoom, s.byRequest = map[string]string{}, map[[2]string]string{}
+	s.pending, s.offered, s.held, s.heldBy = map[string]*Job{}, map[string]*Job{}, map[string]map[string]*Job{}, map[string]string{}
 	for _, id := range slices.Sorted(maps.Keys(s.Jobs)) {
 		j := s.Jobs[id]
 		s.byRequest[[2]string{j.Room, j.RequestID}] = id
 		if !j.State.Ended() {
 			s.byRoom[j.Room] = id
 		}
+		s.track(j)
+	}
+}
+
+// track files a job that changed state in the state-and-worker indexes.
+func (s *State) track(j *Job) {
+	delete(s.pending, j.ID)
+	delete(s.offered, j.ID)
+	if w, ok := s.heldBy[j.ID]; ok {
+		delete(s.held[w], j.ID)
+		if len(s.held[w]) == 0 {
+			delete(s.held, w)
+		}
+		delete(s.heldBy, j.ID)
+	}
+	switch j.State {
+	case JobPending:
+		s.pending[j.ID] = j
+	case JobOffered:
+		s.offered[j.ID] = j
+	}
+	if j.Worker != "" && (j.State == JobOffered || j.State == JobRunning) {
+		if s.held[j.Worker] == nil {
+			s.held[j.Worker] = map[string]*Job{}
+		}
+		s.held[j.Worker][j.ID] = j
+		s.heldBy[j.ID] = j.Worker
 	}
 }
 
 // load is how many jobs a worker holds (offered or running): what it reported may lag.
-func (s *State) load(worker string) int {
-	n := 0
-	for _, j := range s.Jobs {
-		if j.Worker == worker && (j.State == JobOffered || j.State == JobRunning) {
-			n++
-		}
-	}
-	return n
-}
+func (s *State) load(worker string) int { return len(s.held[worker]) }
+
+// Held returns the jobs offered to worker or running on it (read under FSM.Read).
+func (s *State) Held(worker string) map[string]*Job { return s.held[worker] }
 
 // copy returns a copy of the job that later changes to the state do not touch.
 func (j *Job) copy() *Job {
