@@ -16,8 +16,9 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
 // serveWorker runs one worker's connection: it registers the worker (reconciling the
 // sessions it reports), relays its heartbeats and answers as commands, sends it the
 // offers the leader makes for it, and tells it to leave a job that ended or moved.
-// The handler's goroutine reads; it owns a writer and a watcher goroutine, both
-// stopped and waited for when the connection ends.
+// The handler's goroutine reads; it owns a writer and a watcher goroutine and a
+// bounded goroutine per message being committed, all stopped and waited for when
+// the connection ends.
 func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -51,7 +52,8 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("worker connected", "capacity", wi.Capacity, "sessions", len(reg.Sessions), "leave", len(res.Leave))
 
-	c := &workerConn{n: n, id: wi.ID, out: make(chan Message, 256), held: map[string]uint64{}, log: log}
+	c := &workerConn{n: n, id: wi.ID, ctx: ctx, out: make(chan Message, 1024), held: map[string]uint64{}, log: log,
+		inflight: make(chan struct{}, 256)}
 	for _, s := range reg.Sessions {
 		c.held[s.Job] = s.Epoch
 	}
@@ -65,6 +67,7 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	go func() { defer wg.Done(); c.watch(ctx) }()
 	defer wg.Wait()
 	defer cancel()
+	defer c.handling.Wait()
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(3 * n.cfg.Lease))
 		m, err := readMessage(ws)
@@ -77,7 +80,17 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 			log.Info("worker disconnected", "err", err, "bad_message", bad)
 			return
 		}
-		c.handle(ctx, m)
+		select {
+		case c.inflight <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		c.handling.Add(1)
+		go func() {
+			defer c.handling.Done()
+			defer func() { <-c.inflight }()
+			c.handle(ctx, m)
+		}()
 	}
 }
 
@@ -102,19 +115,25 @@ func writeClose(ws *websocket.Conn, err error) {
 type workerConn struct {
 	n   *Node
 	id  string
+	ctx context.Context
 	out chan Message
 	log *slog.Logger
+	// inflight bounds the worker's messages being committed at once; they are
+	// committed concurrently, so the proposer can batch them.
+	inflight chan struct{}
+	handling sync.WaitGroup
 
 	mu sync.Mutex
 	// held maps the jobs the worker was offered or runs to their epochs.
 	held map[string]uint64
 }
 
+// send queues m for the writer, waiting while the queue is full (nothing is
+// dropped) until the connection ends.
 func (c *workerConn) send(m Message) {
 	select {
 	case c.out <- m:
-	default:
-		c.log.Warn("worker connection backed up; message dropped", "type", m.Type, "job", m.Job)
+	case <-c.ctx.Done():
 	}
 }
 

@@ -117,11 +117,15 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog
 	rc.SnapshotThreshold = 8192
+	// Followers learn the commit index at least this often: offers reach a worker's
+	// node and forwarded writes are read back within a few milliseconds, not raft's
+	// default 50.
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.BatchApplyCh = true
 	if cfg.Fast {
 		rc.HeartbeatTimeout = 500 * time.Millisecond
 		rc.ElectionTimeout = 500 * time.Millisecond
 		rc.LeaderLeaseTimeout = 250 * time.Millisecond
-		rc.CommitTimeout = 5 * time.Millisecond
 	}
 	fsm := NewFSM()
 	r, err := raft.NewRaft(rc, fsm, store, store, snaps, transport)

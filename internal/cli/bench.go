@@ -21,11 +21,14 @@ import (
 	"github.com/attendant/attendant/worker"
 )
 
-const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench retrieval [--chunks 100000] [--dims 384] [--entities 10] [--queries 1000] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
+const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench dispatch [--nodes 3] [--workers 20] [--jobs 5000] [--kills 20] [--out FILE.json] | attendant bench retrieval [--chunks 100000] [--dims 384] [--entities 10] [--queries 1000] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "retrieval" {
 		return runBenchRetrieval(ctx, e, args[1:])
+	}
+	if len(args) > 0 && args[0] == "dispatch" {
+		return runBenchDispatch(ctx, e, args[1:])
 	}
 	if len(args) == 0 || (args[0] != "join" && args[0] != "pipeline") {
 		return fmt.Errorf("%w: %s", errUsage, benchUsage)
@@ -234,4 +237,48 @@ func memTotalMiB() int {
 		}
 	}
 	return 0
+}
+
+// runBenchDispatch starts a cluster of real dispatcher processes (this binary) and
+// simulated workers, and measures placement, failover and worker loss.
+func runBenchDispatch(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("bench dispatch", e)
+	nodes := fs.Int("nodes", 3, "dispatcher processes")
+	workers := fs.Int("workers", 20, "simulated workers (no media)")
+	jobs := fs.Int("jobs", 5000, "jobs to create")
+	kills := fs.Int("kills", 20, "leader SIGKILLs to time failover over")
+	out := fs.String("out", "", "write the report as JSON to this file")
+	o := config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nodes < 1 || *nodes > 7 || *workers < 1 || *workers > 1000 || *jobs < 1 || *jobs > 1000000 || *kills < 0 || (*kills > 0 && *nodes < 3) {
+		return fmt.Errorf("%w: --nodes 1..7, --workers 1..1000, --jobs 1..1000000, --kills needs at least 3 nodes", errUsage)
+	}
+	_, log, err := finishConfig(e, o)
+	if err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "attendant-bench-dispatch-")
+	if err != nil {
+		return err
+	}
+	rep, err := bench.Dispatch(ctx, bench.DispatchOptions{Nodes: *nodes, Workers: *workers, Jobs: *jobs, Kills: *kills,
+		Binary: bin, Dir: dir, Logger: log})
+	if err != nil {
+		return fmt.Errorf("%w (the nodes' data and logs are kept in %s)", err, dir)
+	}
+	os.RemoveAll(dir)
+	rep.WriteText(e.stdout)
+	if *out != "" {
+		if err := rep.WriteJSON(*out); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "report written to %s\n", *out)
+	}
+	return nil
 }
