@@ -6,7 +6,7 @@ BIN       := bin
 ATTENDANT := $(BIN)/attendant
 export CGO_ENABLED := 1
 
-.PHONY: all deps build run test test-short check bench-join bench-pipeline fuzz clean
+.PHONY: all deps build run test test-short check bench-join bench-pipeline bench-dispatch fuzz clean
 
 all: build
 
@@ -46,6 +46,11 @@ bench-join: deps build
 bench-pipeline: deps build
 	@mkdir -p bench/results
 	$(ATTENDANT) bench pipeline --turns 50 --out bench/results/pipeline.json
+
+## bench-dispatch: three dispatcher processes, 20 simulated workers, 5000 jobs, 20 leader kills
+bench-dispatch: build
+	@mkdir -p bench/results
+	$(ATTENDANT) bench dispatch --nodes 3 --workers 20 --jobs 5000 --kills 20 --out bench/results/dispatch.json
 
 ## fuzz: a bounded run of every fuzz target (fixed execution counts, so load cannot flake it)
 FUZZ_EXECS ?= 200000x

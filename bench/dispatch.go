@@ -208,6 +208,9 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return rep, err
+	}
 	rep = DispatchReport{Scenario: "dispatch", Started: time.Now().UTC(), Nodes: o.Nodes, Workers: o.Workers, Jobs: o.Jobs}
 	var b [16]byte
 	_, _ = rand.Read(b[:])

@@ -36,7 +36,7 @@ func startNodeAt(t *testing.T, id, dir, raftAddr string, bootstrap bool) *testNo
 		t.Fatal(err)
 	}
 	n, err := OpenNode(NodeConfig{ID: id, RaftAddr: raftAddr, HTTPAddr: ln.Addr().String(), DataDir: dir,
-		Bootstrap: bootstrap, Secret: secret, Fast: true, Lease: time.Second, OfferTimeout: time.Second})
+		Bootstrap: bootstrap, Secret: secret, Lease: time.Second, OfferTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

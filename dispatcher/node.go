@@ -35,8 +35,6 @@ type NodeConfig struct {
 	Lease, OfferTimeout time.Duration
 	// Secret authenticates node-to-node forwarding (and workers).
 	Secret string
-	// Fast shortens raft's timeouts for loopback clusters (tests, benchmarks).
-	Fast   bool
 	Logger *slog.Logger
 }
 
@@ -66,6 +64,9 @@ type proposalResult struct {
 	r   Result
 	err error
 }
+
+// proposers is how many batches a node has in flight at once.
+const proposers = 4
 
 // ErrNoLeader means the cluster has no leader now (an election is under way).
 var ErrNoLeader = errors.New("dispatcher: no leader")
@@ -122,11 +123,11 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	// default 50.
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.BatchApplyCh = true
-	if cfg.Fast {
-		rc.HeartbeatTimeout = 500 * time.Millisecond
-		rc.ElectionTimeout = 500 * time.Millisecond
-		rc.LeaderLeaseTimeout = 250 * time.Millisecond
-	}
+	// Half of raft's defaults: a dead leader is replaced in about a second on a
+	// network with millisecond round trips, which is what the dispatcher runs on.
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
 	fsm := NewFSM()
 	r, err := raft.NewRaft(rc, fsm, store, store, snaps, transport)
 	if err != nil {
@@ -152,8 +153,11 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop = stop
-	n.wg.Add(2)
-	go func() { defer n.wg.Done(); n.runProposer(ctx) }()
+	// A few proposers, so a batch can be formed while others are being committed.
+	n.wg.Add(proposers + 1)
+	for range proposers {
+		go func() { defer n.wg.Done(); n.runProposer(ctx) }()
+	}
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
 	return n, nil
 }

@@ -71,7 +71,7 @@ func startDispatcher(t *testing.T) (*dispatcher.Node, string) {
 		t.Fatal(err)
 	}
 	n, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: "n0", RaftAddr: "127.0.0.1:0", HTTPAddr: ln.Addr().String(),
-		DataDir: t.TempDir(), Bootstrap: true, Secret: dispatchSecret, Fast: true, Lease: time.Second, OfferTimeout: time.Second})
+		DataDir: t.TempDir(), Bootstrap: true, Secret: dispatchSecret, Lease: time.Second, OfferTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

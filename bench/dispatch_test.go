@@ -1,0 +1,42 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// The dispatch scenario with real `attendant dispatcher` processes: jobs placed on
+// simulated workers, two leader SIGKILLs, a worker lost; nothing lost or doubled.
+func TestDispatchScenario(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "attendant")
+	build := exec.Command("go", "build", "-o", bin, "github.com/attendant/attendant/cmd/attendant")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Dispatch(ctx, DispatchOptions{Nodes: 3, Workers: 3, Jobs: 150, Kills: 2, Binary: bin, Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 0 || rep.Duplicated != 0 {
+		t.Errorf("lost %d, duplicated %d; want none", rep.Lost, rep.Duplicated)
+	}
+	if rep.AssignmentsPerS <= 0 || rep.CreateToRunning.P50 <= 0 || rep.CreateToRunning.P99 < rep.CreateToRunning.P50 {
+		t.Errorf("report %+v; want positive, ordered placement figures", rep)
+	}
+	if len(rep.Failover.Samples) != 2 || rep.Failover.Max > 10000 {
+		t.Errorf("failover %+v; want two kills, each replaced within 10 s", rep.Failover)
+	}
+	// Lease 3 s: a dead worker's jobs run elsewhere within lease + 1 s, with margin for
+	// a loaded machine.
+	if rep.Reassign.Max <= 0 || rep.Reassign.Max > 6000 {
+		t.Errorf("reassign %+v ms; want within the lease and a few seconds", rep.Reassign)
+	}
+}
