@@ -116,14 +116,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		rep = r
 	}
-	rep.WriteText(e.stdout)
-	if *out != "" {
-		if err := rep.WriteJSON(*out); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "report written to %s\n", *out)
-	}
-	return nil
+	return writeReport(e, rep, *out)
 }
 
 // benchQuestion is the participant's spoken question: espeak-ng's voice at 16 kHz,
@@ -199,14 +192,7 @@ func runBenchRetrieval(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep.WriteText(e.stdout)
-	if *out != "" {
-		if err := rep.WriteJSON(*out); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "report written to %s\n", *out)
-	}
-	return nil
+	return writeReport(e, rep, *out)
 }
 
 // searchServerSettings sizes PostgreSQL for vector search as an operator would:
@@ -273,12 +259,24 @@ func runBenchDispatch(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%w (the nodes' data and logs are kept in %s)", err, dir)
 	}
 	os.RemoveAll(dir)
+	return writeReport(e, rep, *out)
+}
+
+// report is what every benchmark scenario's report does.
+type report interface {
+	WriteText(w io.Writer)
+	WriteJSON(path string) error
+}
+
+// writeReport prints rep and, when out is set, writes it there as JSON.
+func writeReport(e *env, rep report, out string) error {
 	rep.WriteText(e.stdout)
-	if *out != "" {
-		if err := rep.WriteJSON(*out); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "report written to %s\n", *out)
+	if out == "" {
+		return nil
 	}
+	if err := rep.WriteJSON(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "report written to %s\n", out)
 	return nil
 }
