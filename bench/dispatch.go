@@ -49,9 +49,13 @@ type DispatchReport struct {
 	Failover Summary `json:"failover_ms"`
 	// Reassign is from a worker's death to all its jobs running elsewhere.
 	Reassign Summary `json:"reassign_ms"`
-	// Lost jobs are not running at the end; duplicated rooms ran on two workers at once.
+	// Lost jobs are not running at the end; duplicated rooms ran on two workers at
+	// once or got two jobs.
 	Lost       int `json:"lost"`
 	Duplicated int `json:"duplicated"`
+	// CreateRetries counts create requests that failed (100 jobs are being created
+	// by 8 clients as each leader is killed) and were retried with the same request id.
+	CreateRetries int `json:"create_retries"`
 }
 
 // simWorker is a worker without media: a session is a record that the room runs here.
@@ -91,6 +95,7 @@ func (w *simWorker) RunRoom(ctx context.Context, room string) error {
 
 // cluster is the dispatcher processes.
 type cluster struct {
+	mu      sync.Mutex // guards procs: creation goes on while a node is killed
 	o       DispatchOptions
 	secret  string
 	raft    []string
@@ -127,15 +132,26 @@ func (c *cluster) start(i int) error {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	c.mu.Lock()
 	c.procs[i], c.exited[i] = cmd, done
+	c.mu.Unlock()
 	return nil
 }
 
+func (c *cluster) alive(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[i] != nil
+}
+
 func (c *cluster) kill(i int) {
-	if c.procs[i] != nil {
-		_ = c.procs[i].Process.Kill()
-		<-c.exited[i]
-		c.procs[i] = nil
+	c.mu.Lock()
+	p, exited := c.procs[i], c.exited[i]
+	c.procs[i] = nil
+	c.mu.Unlock()
+	if p != nil {
+		_ = p.Process.Kill()
+		<-exited
 	}
 }
 
@@ -175,7 +191,7 @@ func (c *cluster) status(ctx context.Context, node int) (dispatcher.Status, erro
 // leader returns the index of the node leading now, or -1.
 func (c *cluster) leader(ctx context.Context) int {
 	for i := range c.http {
-		if c.procs[i] == nil {
+		if !c.alive(i) {
 			continue
 		}
 		if st, err := c.status(ctx, i); err == nil && st.State == "Leader" {
@@ -183,6 +199,52 @@ func (c *cluster) leader(ctx context.Context) int {
 		}
 	}
 	return -1
+}
+
+// create makes jobs for rooms prefix-from … prefix-(to-1) with clients concurrent
+// callers spread over the live nodes. A request that fails (a leader being replaced)
+// is retried with the same request id, as a real caller would; retries counts them.
+func (c *cluster) create(ctx context.Context, prefix string, from, to, clients int, retries *atomic.Int64) error {
+	var next atomic.Int64
+	next.Store(int64(from))
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for g := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= to {
+					return
+				}
+				req := dispatcher.CreateRequest{Room: fmt.Sprintf("%s-%06d", prefix, i), RequestID: "r"}
+				err := until(ctx, 30*time.Second, func() bool {
+					for k := range c.o.Nodes {
+						node := (g + i + k) % c.o.Nodes
+						if !c.alive(node) {
+							continue
+						}
+						code, err := c.call(ctx, node, "POST", "/v1/jobs", req, nil)
+						if err == nil && (code == 201 || code == 200) {
+							return true
+						}
+						retries.Add(1)
+					}
+					return false
+				})
+				if err != nil {
+					failed.Store(fmt.Errorf("create %s: %w", req.Room, err))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return err
+	}
+	return nil
 }
 
 func until(ctx context.Context, within time.Duration, ok func() bool) error {
@@ -253,7 +315,7 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 	// Simulated workers, spread over the nodes.
 	ledger := &roomLedger{running: map[string]int{}, worst: map[string]int{}}
 	var started atomic.Int64
-	capacity := (o.Jobs+o.Kills)/o.Workers*2 + 2
+	capacity := (o.Jobs+o.Kills*101)/o.Workers*2 + 2
 	workers := make([]*simWorker, o.Workers)
 	for i := range workers {
 		w := &simWorker{id: fmt.Sprintf("sim-%03d", i), started: &started, rooms: ledger, done: make(chan struct{})}
@@ -287,31 +349,8 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 
 	// Jobs, as fast as 64 clients can create them, through every node.
 	t0 := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var createErr atomic.Value
-	for g := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= o.Jobs {
-					return
-				}
-				code, err := c.call(ctx, (g+i)%o.Nodes, "POST", "/v1/jobs", dispatcher.CreateRequest{Room: fmt.Sprintf("room-%06d", i), RequestID: "r"}, nil)
-				if err == nil && code != 201 {
-					err = fmt.Errorf("create answered %d", code)
-				}
-				if err != nil {
-					createErr.Store(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := createErr.Load().(error); ok {
+	var retries atomic.Int64
+	if err := c.create(ctx, "room", 0, o.Jobs, 64, &retries); err != nil {
 		return rep, err
 	}
 	if err := until(ctx, 120*time.Second, func() bool { return started.Load() >= int64(o.Jobs) }); err != nil {
@@ -338,11 +377,16 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 	// Leader kills: SIGKILL the leader, time until another node accepts a write,
 	// bring the killed node back.
 	var failovers []float64
+	perKill := 100
 	for k := range o.Kills {
 		l := c.leader(ctx)
 		if l < 0 {
 			return rep, errors.New("no leader before a kill")
 		}
+		// Jobs are being created (8 clients) while the leader dies.
+		creating := make(chan error, 1)
+		go func() { creating <- c.create(ctx, fmt.Sprintf("kill%02d", k), 0, perKill, 8, &retries) }()
+		time.Sleep(20 * time.Millisecond)
 		killed := time.Now()
 		c.kill(l)
 		other := (l + 1) % o.Nodes
@@ -354,6 +398,9 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 			return rep, fmt.Errorf("kill %d: no write accepted after the leader died: %w", k, err)
 		}
 		failovers = append(failovers, ms(time.Since(killed)))
+		if err := <-creating; err != nil {
+			return rep, fmt.Errorf("kill %d: %w", k, err)
+		}
 		if err := c.start(l); err != nil {
 			return rep, err
 		}
@@ -426,8 +473,18 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 			rep.Lost++
 		}
 	}
-	if len(all) < o.Jobs+o.Kills {
-		rep.Lost += o.Jobs + o.Kills - len(all)
+	if want := o.Jobs + o.Kills*(perKill+1); len(all) < want {
+		rep.Lost += want - len(all)
+	}
+	rep.CreateRetries = int(retries.Load())
+	perRoom := map[string]int{}
+	for _, j := range all {
+		perRoom[j.Room]++
+	}
+	for _, n := range perRoom {
+		if n > 1 {
+			rep.Duplicated++
+		}
 	}
 	ledger.mu.Lock()
 	for _, n := range ledger.worst {
@@ -445,7 +502,7 @@ func (r DispatchReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  assignments: %.0f per second; create → running p50 %.1f ms, p99 %.1f ms\n", r.AssignmentsPerS, r.CreateToRunning.P50, r.CreateToRunning.P99)
 	fmt.Fprintf(w, "  leader failover (%d kills): p50 %.0f ms, max %.0f ms\n", len(r.Failover.Samples), r.Failover.P50, r.Failover.Max)
 	fmt.Fprintf(w, "  worker loss → its jobs running elsewhere: %.0f ms\n", r.Reassign.Max)
-	fmt.Fprintf(w, "  lost %d, duplicated %d\n", r.Lost, r.Duplicated)
+	fmt.Fprintf(w, "  lost %d, duplicated %d (create requests retried after failing: %d)\n", r.Lost, r.Duplicated, r.CreateRetries)
 }
 
 // WriteJSON writes the report to path.

@@ -61,6 +61,13 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 		delete(c.held, l.Job)
 	}
 	c.send(Message{Type: MsgRegistered, Leave: res.Leave})
+	// A bad message's error is the last thing written, once the writer has stopped.
+	var final error
+	defer func() {
+		if final != nil {
+			writeClose(ws, final)
+		}
+	}()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.write(ctx, ws) }()
@@ -72,10 +79,9 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 		_ = ws.SetReadDeadline(time.Now().Add(3 * n.cfg.Lease))
 		m, err := readMessage(ws)
 		if err != nil {
-			var bad bool
-			if errors.Is(err, ErrBadMessage) {
-				bad = true
-				c.send(Message{Type: MsgError, Error: err.Error()})
+			bad := errors.Is(err, ErrBadMessage)
+			if bad {
+				final = err
 			}
 			log.Info("worker disconnected", "err", err, "bad_message", bad)
 			return
