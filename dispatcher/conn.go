@@ -52,7 +52,7 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("worker connected", "capacity", wi.Capacity, "sessions", len(reg.Sessions), "leave", len(res.Leave))
 
-	c := &workerConn{n: n, id: wi.ID, ctx: ctx, out: make(chan Message, 1024), held: map[string]uint64{}, log: log,
+	c := &workerConn{n: n, id: wi.ID, ctx: ctx, stop: func() { cancel(); ws.Close() }, out: make(chan Message, 1024), held: map[string]uint64{}, log: log,
 		inflight: make(chan struct{}, 256)}
 	for _, s := range reg.Sessions {
 		c.held[s.Job] = s.Epoch
@@ -119,11 +119,12 @@ func writeClose(ws *websocket.Conn, err error) {
 
 // workerConn is the node's side of one worker connection.
 type workerConn struct {
-	n   *Node
-	id  string
-	ctx context.Context
-	out chan Message
-	log *slog.Logger
+	n    *Node
+	id   string
+	ctx  context.Context
+	stop context.CancelFunc
+	out  chan Message
+	log  *slog.Logger
 	// inflight bounds the worker's messages being committed at once; they are
 	// committed concurrently, so the proposer can batch them.
 	inflight chan struct{}
@@ -229,6 +230,15 @@ func (c *workerConn) handle(ctx context.Context, m Message) {
 	case err != nil && ctx.Err() == nil:
 		c.log.Warn("worker message not committed", "type", m.Type, "job", m.Job, "err", err)
 		c.send(Message{Type: MsgError, Job: m.Job, Error: err.Error()})
+	case err != nil:
+	case m.Type == MsgAccept:
+		c.send(Message{Type: MsgConfirm, Job: m.Job, Epoch: m.Epoch})
+	case m.Type == MsgHeartbeat && res.Applied == 0:
+		// The worker was declared lost: its jobs have moved. It must register again.
+		c.log.Warn("heartbeat from a worker declared lost; closing so it registers again")
+		c.stop()
+	case m.Type == MsgHeartbeat:
+		c.send(Message{Type: MsgRenewed, Seq: m.Seq})
 	case m.Type == MsgRefuse || m.Type == MsgFinish:
 		c.mu.Lock()
 		delete(c.held, m.Job)

@@ -15,7 +15,7 @@ import (
 // Worker → node:
 //
 //	{"type":"register","worker":{"id","capacity","labels","version","status"},"sessions":[{"job","epoch"}]}
-//	{"type":"heartbeat","active":N,"cpu":0.3,"status":"available|full|draining"}
+//	{"type":"heartbeat","seq":N,"active":N,"cpu":0.3,"status":"available|full|draining"}
 //	{"type":"accept","job":ID,"epoch":E}
 //	{"type":"refuse","job":ID,"epoch":E,"reason":"..."}
 //	{"type":"finish","job":ID,"epoch":E,"failed":false,"reason":"..."}
@@ -24,6 +24,8 @@ import (
 //
 //	{"type":"registered","leave":[{"job","epoch"}]}   sessions to leave at once
 //	{"type":"offer","job":ID,"room":R,"epoch":E,"labels":{...}}
+//	{"type":"confirm","job":ID,"epoch":E}              the accept is committed: join the room now
+//	{"type":"renewed","seq":N}                           heartbeat N is committed: the lease runs from when it was sent
 //	{"type":"leave","job":ID,"epoch":E,"reason":"..."} the job ended or moved: stop its session
 //	{"type":"error","error":"..."}
 type Message struct {
@@ -41,6 +43,7 @@ type Message struct {
 	Reason   string            `json:"reason,omitempty"`
 	Leave    []JobRef          `json:"leave,omitempty"`
 	Error    string            `json:"error,omitempty"`
+	Seq      uint64            `json:"seq,omitempty"`
 }
 
 // WorkerInfo is what a worker says of itself when it registers.
@@ -62,6 +65,8 @@ const (
 	MsgRegistered = "registered"
 	MsgOffer      = "offer"
 	MsgLeave      = "leave"
+	MsgConfirm    = "confirm"
+	MsgRenewed    = "renewed"
 	MsgError      = "error"
 )
 

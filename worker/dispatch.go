@@ -32,9 +32,11 @@ type DispatchConfig struct {
 	Capacity int
 	Labels   map[string]string
 	Version  string
-	// Heartbeat is how often the worker reports its load (default 1s: the lease is
-	// three of them); ReconnectMax caps the wait between connection attempts.
-	Heartbeat, ReconnectMax time.Duration
+	// Heartbeat is how often the worker reports its load (default 1s); Lease is the
+	// dispatcher's (default 3s): a worker whose lease has not been renewed for it,
+	// less a margin, stops its sessions itself, since the dispatcher is moving them.
+	// ReconnectMax caps the wait between connection attempts.
+	Heartbeat, Lease, ReconnectMax time.Duration
 }
 
 // Dispatched is a worker that takes jobs from the dispatcher: it keeps a connection
@@ -54,13 +56,21 @@ type Dispatched struct {
 	writeMu  sync.Mutex
 	draining bool
 	wg       sync.WaitGroup
+	// seq numbers heartbeats; sent maps the unanswered ones to when they were sent;
+	// renewedAt is when the newest heartbeat the dispatcher committed was sent.
+	seq       uint64
+	sent      map[uint64]time.Time
+	renewedAt time.Time
 }
 
 type dispatchedSession struct {
-	room   string
-	epoch  uint64
-	cancel context.CancelFunc
-	left   bool
+	room  string
+	epoch uint64
+	// confirmed: the dispatcher committed the accept and the session runs; until
+	// then the job only holds a place.
+	confirmed bool
+	cancel    context.CancelFunc
+	left      bool
 }
 
 // NewDispatched returns a worker taking jobs for runner.
@@ -74,7 +84,14 @@ func NewDispatched(cfg DispatchConfig, runner RoomRunner, log *slog.Logger) (*Di
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 5 * time.Second
 	}
-	return &Dispatched{cfg: cfg, runner: runner, log: log.With("worker", cfg.ID), sessions: map[string]*dispatchedSession{}}, nil
+	if cfg.Lease <= 0 {
+		cfg.Lease = 3 * time.Second
+	}
+	if cfg.Heartbeat >= cfg.Lease/2 {
+		return nil, errors.New("worker: the heartbeat must be well under half the lease")
+	}
+	return &Dispatched{cfg: cfg, runner: runner, log: log.With("worker", cfg.ID), sessions: map[string]*dispatchedSession{},
+		sent: map[uint64]time.Time{}}, nil
 }
 
 // Drain takes no new jobs; Run returns once the sessions have ended.
@@ -99,6 +116,8 @@ func (d *Dispatched) Run(ctx context.Context) error {
 	defer d.wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.fence(ctx) }()
 	wait := 100 * time.Millisecond
 	for i := 0; ; i++ {
 		if d.drained() {
@@ -119,6 +138,38 @@ func (d *Dispatched) Run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, d.cfg.ReconnectMax)
+	}
+}
+
+// fence stops every session when the lease has gone unrenewed for most of its
+// length: by then the dispatcher is about to give the rooms to other workers, and a
+// room must never have two assistants.
+func (d *Dispatched) fence(ctx context.Context) {
+	t := time.NewTicker(d.cfg.Heartbeat / 4)
+	defer t.Stop()
+	margin := d.cfg.Lease / 6
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		expired := !d.renewedAt.IsZero() && time.Since(d.renewedAt) > d.cfg.Lease-margin
+		var stopped int
+		if expired {
+			for _, s := range d.sessions {
+				if s.confirmed && !s.left {
+					s.left = true
+					s.cancel()
+					stopped++
+				}
+			}
+		}
+		d.mu.Unlock()
+		if stopped > 0 {
+			d.log.Warn("lease not renewed: sessions stopped before the dispatcher moves them", "sessions", stopped)
+		}
 	}
 }
 
@@ -145,6 +196,13 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	defer stop()
 
 	d.mu.Lock()
+	// Places held for offers never confirmed are given up: those sessions never ran.
+	for job, s := range d.sessions {
+		if !s.confirmed {
+			s.cancel()
+			delete(d.sessions, job)
+		}
+	}
 	reg := dispatcher.Message{Type: dispatcher.MsgRegister, Worker: &dispatcher.WorkerInfo{ID: d.cfg.ID, Capacity: d.cfg.Capacity,
 		Labels: d.cfg.Labels, Version: d.cfg.Version, Status: d.statusLocked()}}
 	for job, s := range d.sessions {
@@ -170,6 +228,8 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	}
 	d.mu.Lock()
 	d.conn = ws
+	d.renewedAt = time.Now() // registering renewed the lease
+	d.sent = map[uint64]time.Time{}
 	unsent := d.finished
 	d.finished = nil
 	d.mu.Unlock()
@@ -209,6 +269,21 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 		switch m.Type {
 		case dispatcher.MsgOffer:
 			d.offer(ctx, m)
+		case dispatcher.MsgConfirm:
+			d.confirm(ctx, m)
+		case dispatcher.MsgRenewed:
+			d.mu.Lock()
+			if at, ok := d.sent[m.Seq]; ok {
+				if at.After(d.renewedAt) {
+					d.renewedAt = at
+				}
+				for seq := range d.sent {
+					if seq <= m.Seq {
+						delete(d.sent, seq)
+					}
+				}
+			}
+			d.mu.Unlock()
 		case dispatcher.MsgLeave:
 			d.leave(m.Job, m.Epoch, m.Reason)
 		case dispatcher.MsgError:
@@ -233,7 +308,9 @@ func (d *Dispatched) statusLocked() dispatcher.WorkerStatus {
 func (d *Dispatched) heartbeat() dispatcher.Message {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return dispatcher.Message{Type: dispatcher.MsgHeartbeat, Active: len(d.sessions), CPU: processCPU(), Status: d.statusLocked()}
+	d.seq++
+	d.sent[d.seq] = time.Now()
+	return dispatcher.Message{Type: dispatcher.MsgHeartbeat, Seq: d.seq, Active: len(d.sessions), CPU: processCPU(), Status: d.statusLocked()}
 }
 
 // send writes m on the current connection; an end of session that cannot be sent
@@ -276,17 +353,32 @@ func (d *Dispatched) offer(ctx context.Context, m dispatcher.Message) {
 		d.send(dispatcher.Message{Type: dispatcher.MsgRefuse, Job: m.Job, Epoch: m.Epoch, Reason: reason})
 		return
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	s := &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: cancel}
+	// A place is held and the offer accepted; the session starts when the dispatcher
+	// confirms the accept is committed, so an offer that expired meanwhile (and went
+	// to another worker) never has two sessions in its room.
+	s := &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: func() {}}
 	d.sessions[m.Job] = s
+	d.mu.Unlock()
+	d.send(dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch})
+}
+
+// confirm starts the session of a confirmed accept.
+func (d *Dispatched) confirm(ctx context.Context, m dispatcher.Message) {
+	d.mu.Lock()
+	s, ok := d.sessions[m.Job]
+	if !ok || s.epoch != m.Epoch || s.confirmed || s.left {
+		d.mu.Unlock()
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s.confirmed, s.cancel = true, cancel
 	d.wg.Add(1)
 	d.mu.Unlock()
 	log := d.log.With("job", m.Job, "room", m.Room, "epoch", m.Epoch)
-	log.Info("job accepted")
-	d.send(dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch})
+	log.Info("job confirmed; joining")
 	go func() {
 		defer d.wg.Done()
-		err := d.runner.RunRoom(sctx, m.Room)
+		err := d.runner.RunRoom(sctx, s.room)
 		cancel()
 		// The end is reported before the session is forgotten, so a draining worker
 		// does not hang up first.
@@ -321,6 +413,9 @@ func (d *Dispatched) leave(job string, epoch uint64, reason string) {
 	if ok && (epoch == 0 || s.epoch <= epoch) {
 		s.left = true
 		s.cancel()
+		if !s.confirmed {
+			delete(d.sessions, job)
+		}
 	}
 	d.mu.Unlock()
 	if ok {
