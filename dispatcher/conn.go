@@ -74,6 +74,8 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	go func() { defer wg.Done(); c.watch(ctx) }()
 	defer wg.Wait()
 	defer cancel()
+	// First, messages read before the connection ended are committed (a finish sent
+	// just before hanging up counts); a node shutting down ends their wait.
 	defer c.handling.Wait()
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(3 * n.cfg.Lease))

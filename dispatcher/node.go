@@ -52,7 +52,10 @@ type Node struct {
 
 	proposals chan proposal
 	stop      context.CancelFunc
+	closed    <-chan struct{}
 	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 type proposal struct {
@@ -68,8 +71,12 @@ type proposalResult struct {
 // proposers is how many batches a node has in flight at once.
 const proposers = 4
 
-// ErrNoLeader means the cluster has no leader now (an election is under way).
-var ErrNoLeader = errors.New("dispatcher: no leader")
+// ErrNoLeader means the cluster has no leader now (an election is under way);
+// ErrClosed that the node is shutting down.
+var (
+	ErrNoLeader = errors.New("dispatcher: no leader")
+	ErrClosed   = errors.New("dispatcher: node closed")
+)
 
 // OpenNode starts a node. A node with existing raft state rejoins with it.
 func OpenNode(cfg NodeConfig) (*Node, error) {
@@ -152,7 +159,7 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 		}
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	n.stop = stop
+	n.stop, n.closed = stop, ctx.Done()
 	// A few proposers, so a batch can be formed while others are being committed.
 	n.wg.Add(proposers + 1)
 	for range proposers {
@@ -162,15 +169,19 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	return n, nil
 }
 
-// Close stops the node's loops and raft, and closes its storage.
+// Close stops the node's loops and raft, and closes its storage. Later calls do
+// nothing.
 func (n *Node) Close() error {
-	if n.stop != nil {
-		n.stop()
-	}
-	n.wg.Wait()
-	err := n.raft.Shutdown().Error()
-	n.transport.Close()
-	return errors.Join(err, n.store.Close())
+	n.closeOnce.Do(func() {
+		if n.stop != nil {
+			n.stop()
+		}
+		n.wg.Wait()
+		err := n.raft.Shutdown().Error()
+		n.transport.Close()
+		n.closeErr = errors.Join(err, n.store.Close())
+	})
+	return n.closeErr
 }
 
 // RaftAddr is the address the node's raft transport is reached at.
@@ -187,12 +198,16 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
 	case n.proposals <- p:
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
+	case <-n.closed:
+		return Result{}, ErrClosed
 	}
 	select {
 	case res := <-p.done:
 		return res.r, res.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
+	case <-n.closed:
+		return Result{}, ErrClosed
 	}
 }
 

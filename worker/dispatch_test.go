@@ -66,6 +66,13 @@ func waitRoom(t *testing.T, ch <-chan string, want string) {
 
 func startDispatcher(t *testing.T) (*dispatcher.Node, string) {
 	t.Helper()
+	n, addr, _ := startDispatcherServer(t)
+	return n, addr
+}
+
+// startDispatcherServer also returns the HTTP server, to cut workers off.
+func startDispatcherServer(t *testing.T) (*dispatcher.Node, string, *http.Server) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +92,7 @@ func startDispatcher(t *testing.T) (*dispatcher.Node, string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return n, ln.Addr().String()
+	return n, ln.Addr().String(), srv
 }
 
 func api(t *testing.T, method, addr, path string, body, out any) int {
@@ -190,5 +197,36 @@ func TestDispatchedWorker(t *testing.T) {
 			t.Fatalf("room-c's job %+v; want completed", j)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A worker cut off from the dispatcher stops its sessions itself before its lease can
+// run out: the dispatcher will give the rooms to others, and a room must not have two
+// assistants.
+func TestDispatchedWorkerFencesItself(t *testing.T) {
+	node, addr, srv := startDispatcherServer(t)
+	rooms := newFakeRooms()
+	const lease = 1500 * time.Millisecond
+	d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{addr}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
+		Heartbeat: 200 * time.Millisecond, Lease: lease, ReconnectMax: 200 * time.Millisecond}, rooms, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	var a dispatcher.Job
+	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-a", RequestID: "1"}, &a)
+	waitRoom(t, rooms.started, "room-a")
+	cut := time.Now()
+	// The dispatcher goes away (its connections stay open, but nothing is committed):
+	// heartbeats stop being renewed.
+	srv.Close()
+	node.Close()
+	waitRoom(t, rooms.stopped, "room-a")
+	if took := time.Since(cut); took >= lease {
+		t.Errorf("the session stopped %s after the cut; want before the %s lease ran out", took, lease)
 	}
 }
