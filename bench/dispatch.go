@@ -1,21 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,14 +22,41 @@ import (
 // DispatchOptions configures the dispatch scenario.
 type DispatchOptions struct {
 	// Nodes dispatcher processes, Workers simulated workers (no media), Jobs jobs
-	// created as fast as the cluster takes them, Kills leader SIGKILLs.
+	// per placement phase, Kills leader SIGKILLs.
 	Nodes, Workers, Jobs, Kills int
+	// Clients create jobs one request each, concurrently, in the "single" phase;
+	// BatchClients send Batch jobs per request in the "batched" phase; Rate is the
+	// jobs per second offered in the "at rate" phase (0 skips it), as one batch
+	// request every 10 ms, each sent without waiting for the others.
+	Clients, BatchClients, Batch int
+	Rate                         float64
 	// Binary is the attendant executable the nodes run; Dir holds their data.
 	Binary, Dir string
-	Logger      *slog.Logger
+	// Profile, when set, is a folder for CPU profiles of every node (and of this
+	// process) taken while the last phase runs.
+	Profile string
+	Logger  *slog.Logger
+}
+
+func (o *DispatchOptions) defaults() {
+	if o.Clients <= 0 {
+		o.Clients = 64
+	}
+	if o.BatchClients <= 0 {
+		o.BatchClients = 4
+	}
+	if o.Batch <= 0 {
+		o.Batch = 100
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // DispatchReport is what the dispatch scenario measured. Times are milliseconds.
+// The headline placement figures (AssignmentsPerS, CreateToRunning) are the
+// "single" phase's: one create request per job, as LiveKit's room_started webhooks
+// arrive.
 type DispatchReport struct {
 	Scenario        string    `json:"scenario"`
 	Started         time.Time `json:"started"`
@@ -44,7 +66,8 @@ type DispatchReport struct {
 	AssignmentsPerS float64   `json:"assignments_per_s"`
 	// CreateToRunning is from a job's creation to its acceptance being committed,
 	// by the cluster's own timestamps.
-	CreateToRunning Summary `json:"create_to_running_ms"`
+	CreateToRunning Summary         `json:"create_to_running_ms"`
+	Phases          []DispatchPhase `json:"phases"`
 	// Failover is from a leader's SIGKILL to a write accepted by another node.
 	Failover Summary `json:"failover_ms"`
 	// Reassign is from a worker's death to all its jobs running elsewhere.
@@ -58,14 +81,49 @@ type DispatchReport struct {
 	CreateRetries int `json:"create_retries"`
 }
 
+// DispatchPhase is one way of creating jobs and what placing them took.
+type DispatchPhase struct {
+	// Name is "single", "batched" or "at rate"; Clients and Batch say how jobs were
+	// created; OfferedPerS is the rate they were sent at (at rate only).
+	Name        string  `json:"name"`
+	Jobs        int     `json:"jobs"`
+	Clients     int     `json:"clients,omitempty"`
+	Batch       int     `json:"batch"`
+	OfferedPerS float64 `json:"offered_per_s,omitempty"`
+	// AssignmentsPerS is the jobs divided by the time from the first request to
+	// the last session started.
+	AssignmentsPerS float64 `json:"assignments_per_s"`
+	CreateToRunning Summary `json:"create_to_running_ms"`
+	// CreateToOffer and OfferToRunning split it at the offer.
+	CreateToOffer  Summary `json:"create_to_offer_ms"`
+	OfferToRunning Summary `json:"offer_to_running_ms"`
+	// CreateRequest is a create request's round trip as its client saw it.
+	CreateRequest Summary `json:"create_request_ms"`
+	// CPU while the phase ran, in microseconds per job: each node's process (the
+	// leader first) and this benchmark's own (its clients and simulated workers).
+	NodeCPUPerJob    []float64 `json:"node_cpu_us_per_job"`
+	HarnessCPUPerJob float64   `json:"harness_cpu_us_per_job"`
+}
+
 // simWorker is a worker without media: a session is a record that the room runs here.
 type simWorker struct {
-	id      string
-	d       *worker.Dispatched
-	cancel  context.CancelFunc
-	done    chan struct{}
-	started *atomic.Int64
-	rooms   *roomLedger
+	id     string
+	d      *worker.Dispatched
+	cancel context.CancelFunc
+	done   chan struct{}
+	count  *sessionCount
+	rooms  *roomLedger
+}
+
+// sessionCount counts the sessions started and notes when the count reached want.
+type sessionCount struct {
+	started, want, reachedAt atomic.Int64
+}
+
+func (s *sessionCount) add() {
+	if s.started.Add(1) == s.want.Load() {
+		s.reachedAt.Store(time.Now().UnixNano())
+	}
 }
 
 // roomLedger counts, per room, the sessions running now across all workers, and the
@@ -88,375 +146,415 @@ func (l *roomLedger) add(room string, d int) {
 func (w *simWorker) RunRoom(ctx context.Context, room string) error {
 	w.rooms.add(room, 1)
 	defer w.rooms.add(room, -1)
-	w.started.Add(1)
+	w.count.add()
 	<-ctx.Done()
 	return nil
 }
 
-// cluster is the dispatcher processes.
-type cluster struct {
-	mu      sync.Mutex // guards procs: creation goes on while a node is killed
-	o       DispatchOptions
-	secret  string
-	raft    []string
-	http    []string
-	procs   []*exec.Cmd
-	exited  []chan struct{}
-	clients *http.Client
+// latencies records request round trips.
+type latencies struct {
+	mu sync.Mutex
+	ms []float64
 }
 
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.ms = append(l.ms, ms(d))
+	l.mu.Unlock()
 }
 
-func (c *cluster) start(i int) error {
-	args := []string{"dispatcher", "--node-id", "n" + strconv.Itoa(i), "--raft-addr", c.raft[i], "--http-addr", c.http[i],
-		"--data-dir", filepath.Join(c.o.Dir, "n"+strconv.Itoa(i)), "--dispatcher.secret", c.secret, "--log.level", "warn"}
-	if i > 0 {
-		args = append(args, "--join", c.http[0])
-	}
-	cmd := exec.Command(c.o.Binary, args...)
-	logf, err := os.Create(filepath.Join(c.o.Dir, fmt.Sprintf("n%d.log", i)))
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	c.mu.Lock()
-	c.procs[i], c.exited[i] = cmd, done
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *cluster) alive(i int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.procs[i] != nil
-}
-
-func (c *cluster) kill(i int) {
-	c.mu.Lock()
-	p, exited := c.procs[i], c.exited[i]
-	c.procs[i] = nil
-	c.mu.Unlock()
-	if p != nil {
-		_ = p.Process.Kill()
-		<-exited
-	}
-}
-
-func (c *cluster) call(ctx context.Context, node int, method, path string, body, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.http[node]+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.secret)
-	resp, err := c.clients.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp.StatusCode, err
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-func (c *cluster) status(ctx context.Context, node int) (dispatcher.Status, error) {
-	var st dispatcher.Status
-	code, err := c.call(ctx, node, "GET", "/v1/status", nil, &st)
-	if err == nil && code != 200 {
-		err = fmt.Errorf("status %d", code)
-	}
-	return st, err
-}
-
-// leader returns the index of the node leading now, or -1.
-func (c *cluster) leader(ctx context.Context) int {
-	for i := range c.http {
-		if !c.alive(i) {
-			continue
-		}
-		if st, err := c.status(ctx, i); err == nil && st.State == "Leader" {
-			return i
-		}
-	}
-	return -1
-}
-
-// create makes jobs for rooms prefix-from … prefix-(to-1) with clients concurrent
-// callers spread over the live nodes. A request that fails (a leader being replaced)
-// is retried with the same request id, as a real caller would; retries counts them.
-func (c *cluster) create(ctx context.Context, prefix string, from, to, clients int, retries *atomic.Int64) error {
-	var next atomic.Int64
-	next.Store(int64(from))
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for g := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= to {
-					return
-				}
-				req := dispatcher.CreateRequest{Room: fmt.Sprintf("%s-%06d", prefix, i), RequestID: "r"}
-				err := until(ctx, 30*time.Second, func() bool {
-					for k := range c.o.Nodes {
-						node := (g + i + k) % c.o.Nodes
-						if !c.alive(node) {
-							continue
-						}
-						code, err := c.call(ctx, node, "POST", "/v1/jobs", req, nil)
-						if err == nil && (code == 201 || code == 200) {
-							return true
-						}
-						retries.Add(1)
-					}
-					return false
-				})
-				if err != nil {
-					failed.Store(fmt.Errorf("create %s: %w", req.Room, err))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
-		return err
-	}
-	return nil
-}
-
-func until(ctx context.Context, within time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
-}
+// creator is how a phase sends its create requests.
+type creator func(ctx context.Context, c *cluster, prefix string, n int, lat *latencies, retries *atomic.Int64) error
 
 // Dispatch runs the dispatch scenario.
 func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err error) {
 	if o.Nodes < 1 || o.Workers < 1 || o.Jobs < 1 || o.Binary == "" || o.Dir == "" {
 		return rep, errors.New("bench dispatch: nodes, workers, jobs, binary and dir are required")
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.defaults()
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return rep, err
 	}
 	rep = DispatchReport{Scenario: "dispatch", Started: time.Now().UTC(), Nodes: o.Nodes, Workers: o.Workers, Jobs: o.Jobs}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	c := &cluster{o: o, secret: hex.EncodeToString(b[:]), procs: make([]*exec.Cmd, o.Nodes), exited: make([]chan struct{}, o.Nodes),
-		clients: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	for range o.Nodes {
-		r, err := freePort()
-		if err != nil {
-			return rep, err
-		}
-		h, err := freePort()
-		if err != nil {
-			return rep, err
-		}
-		c.raft, c.http = append(c.raft, r), append(c.http, h)
+	c := &cluster{o: o, secret: hex.EncodeToString(b[:]),
+		clients: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: max(o.Clients, 64)}}}
+	if err := c.startAll(ctx); err != nil {
+		return rep, err
 	}
-	defer func() {
-		for i := range c.procs {
-			c.kill(i)
-		}
-	}()
-	for i := range o.Nodes {
-		if err := c.start(i); err != nil {
-			return rep, err
-		}
-		if i == 0 {
-			if err := until(ctx, 20*time.Second, func() bool { return c.leader(ctx) == 0 }); err != nil {
-				return rep, fmt.Errorf("first node did not lead: %w", err)
-			}
-		}
-	}
-	if err := until(ctx, 30*time.Second, func() bool {
-		st, err := c.status(ctx, o.Nodes-1)
-		return err == nil && len(st.Members) == o.Nodes && st.Leader != ""
-	}); err != nil {
-		return rep, fmt.Errorf("cluster of %d did not form: %w", o.Nodes, err)
-	}
+	defer c.stopAll()
 	o.Logger.Info("cluster formed", "nodes", o.Nodes)
 
-	// Simulated workers, spread over the nodes.
-	ledger := &roomLedger{running: map[string]int{}, worst: map[string]int{}}
-	var started atomic.Int64
-	capacity := (o.Jobs+o.Kills*101)/o.Workers*2 + 2
-	workers := make([]*simWorker, o.Workers)
-	for i := range workers {
-		w := &simWorker{id: fmt.Sprintf("sim-%03d", i), started: &started, rooms: ledger, done: make(chan struct{})}
-		nodes := make([]string, o.Nodes)
-		for k := range nodes {
-			nodes[k] = c.http[(i+k)%o.Nodes]
-		}
-		w.d, err = worker.NewDispatched(worker.DispatchConfig{Nodes: nodes, Secret: c.secret, ID: w.id, Capacity: capacity,
-			Heartbeat: time.Second, ReconnectMax: time.Second}, w, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return rep, err
-		}
-		wctx, cancel := context.WithCancel(ctx)
-		w.cancel = cancel
-		go func() { defer close(w.done); _ = w.d.Run(wctx) }()
-		workers[i] = w
+	phases := []struct {
+		name           string
+		clients, batch int
+		rate           float64
+		create         creator
+	}{
+		{"single", o.Clients, 1, 0, concurrently(o.Clients, 1)},
+		{"batched", o.BatchClients, o.Batch, 0, concurrently(o.BatchClients, o.Batch)},
 	}
+	if o.Rate > 0 {
+		phases = append(phases, struct {
+			name           string
+			clients, batch int
+			rate           float64
+			create         creator
+		}{"at rate", 0, max(1, int(o.Rate/100)), o.Rate, atRate(o.Rate)})
+	}
+
+	// Simulated workers, spread over the nodes, with room for every job.
+	const perKill = 100
+	total := len(phases)*o.Jobs + o.Kills*(perKill+1)
+	ledger := &roomLedger{running: map[string]int{}, worst: map[string]int{}}
+	count := &sessionCount{}
+	workers, err := startSimWorkers(ctx, c, o.Workers, total/o.Workers*2+2, count, ledger)
 	defer func() {
 		for _, w := range workers {
 			w.cancel()
 			<-w.done
 		}
 	}()
-	if err := until(ctx, 30*time.Second, func() bool {
-		var ws []dispatcher.Worker
-		_, err := c.call(ctx, 0, "GET", "/v1/workers", nil, &ws)
-		return err == nil && len(ws) == o.Workers
-	}); err != nil {
-		return rep, fmt.Errorf("workers did not register: %w", err)
-	}
-
-	// Jobs, as fast as 64 clients can create them, through every node.
-	t0 := time.Now()
-	var retries atomic.Int64
-	if err := c.create(ctx, "room", 0, o.Jobs, 64, &retries); err != nil {
+	if err != nil {
 		return rep, err
 	}
-	if err := until(ctx, 120*time.Second, func() bool { return started.Load() >= int64(o.Jobs) }); err != nil {
-		return rep, fmt.Errorf("only %d of %d jobs started: %w", started.Load(), o.Jobs, err)
-	}
-	var jobs []dispatcher.Job
-	if err := until(ctx, 30*time.Second, func() bool {
-		jobs = nil
-		_, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &jobs)
-		return err == nil && len(jobs) >= o.Jobs
-	}); err != nil {
-		return rep, fmt.Errorf("%d of %d jobs running: %w", len(jobs), o.Jobs, err)
-	}
-	elapsed := time.Since(t0)
-	rep.AssignmentsPerS = round2(float64(o.Jobs) / elapsed.Seconds())
-	var c2r []float64
-	for _, j := range jobs {
-		c2r = append(c2r, ms(j.UpdatedAt.Sub(j.CreatedAt)))
-	}
-	rep.CreateToRunning = Summarize(c2r)
-	rep.CreateToRunning.Samples = nil
-	o.Logger.Info("jobs running", "jobs", o.Jobs, "took", elapsed.Round(time.Millisecond), "per_s", rep.AssignmentsPerS)
 
-	// Leader kills: SIGKILL the leader, time until another node accepts a write,
-	// bring the killed node back.
-	var failovers []float64
-	perKill := 100
-	for k := range o.Kills {
-		l := c.leader(ctx)
-		if l < 0 {
-			return rep, errors.New("no leader before a kill")
+	var retries atomic.Int64
+	for i, p := range phases {
+		var profiled func()
+		if i == len(phases)-1 && o.Profile != "" {
+			if profiled, err = c.profile(ctx, o.Profile); err != nil {
+				return rep, err
+			}
 		}
-		// Jobs are being created (8 clients) while the leader dies.
-		creating := make(chan error, 1)
-		go func() { creating <- c.create(ctx, fmt.Sprintf("kill%02d", k), 0, perKill, 8, &retries) }()
-		time.Sleep(20 * time.Millisecond)
-		killed := time.Now()
-		c.kill(l)
-		other := (l + 1) % o.Nodes
-		room := fmt.Sprintf("failover-%03d", k)
-		if err := until(ctx, 30*time.Second, func() bool {
-			code, err := c.call(ctx, other, "POST", "/v1/jobs", dispatcher.CreateRequest{Room: room, RequestID: "r"}, nil)
-			return err == nil && (code == 201 || code == 200)
-		}); err != nil {
-			return rep, fmt.Errorf("kill %d: no write accepted after the leader died: %w", k, err)
+		ph, err := c.phase(ctx, p.name, o.Jobs, count, p.create, &retries)
+		if profiled != nil {
+			profiled()
 		}
-		failovers = append(failovers, ms(time.Since(killed)))
-		if err := <-creating; err != nil {
-			return rep, fmt.Errorf("kill %d: %w", k, err)
-		}
-		if err := c.start(l); err != nil {
+		if err != nil {
 			return rep, err
 		}
-		if err := until(ctx, 30*time.Second, func() bool {
-			st, err := c.status(ctx, l)
-			return err == nil && st.Leader != "" && len(st.Members) == o.Nodes
-		}); err != nil {
-			return rep, fmt.Errorf("kill %d: node %d did not come back: %w", k, l, err)
+		ph.Clients, ph.Batch, ph.OfferedPerS = p.clients, p.batch, p.rate
+		rep.Phases = append(rep.Phases, ph)
+		o.Logger.Info("phase done", "phase", p.name, "jobs", o.Jobs, "per_s", ph.AssignmentsPerS)
+	}
+	if err := c.timings(ctx, rep.Phases); err != nil {
+		return rep, err
+	}
+	rep.AssignmentsPerS, rep.CreateToRunning = rep.Phases[0].AssignmentsPerS, rep.Phases[0].CreateToRunning
+
+	// Leader kills: SIGKILL the leader while jobs are being created, time until
+	// another node accepts a write, bring the killed node back.
+	var failovers []float64
+	for k := range o.Kills {
+		took, err := c.killLeader(ctx, k, perKill, &retries)
+		if err != nil {
+			return rep, err
 		}
+		failovers = append(failovers, took)
 	}
 	rep.Failover = Summarize(failovers)
 
 	// A worker dies: time until its jobs run elsewhere.
 	if o.Workers > 1 {
-		victim := workers[0]
-		var held []string
-		jobs = nil
-		if _, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &jobs); err != nil {
+		took, moved, err := c.loseWorker(ctx, workers[0])
+		if err != nil {
 			return rep, err
 		}
-		for _, j := range jobs {
-			if j.Worker == victim.id {
-				held = append(held, j.ID)
-			}
-		}
-		died := time.Now()
-		victim.cancel()
-		<-victim.done
-		if err := until(ctx, 60*time.Second, func() bool {
-			var now []dispatcher.Job
-			if _, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &now); err != nil {
-				return false
-			}
-			where := map[string]string{}
-			for _, j := range now {
-				where[j.ID] = j.Worker
-			}
-			for _, id := range held {
-				if w, ok := where[id]; !ok || w == victim.id {
-					return false
-				}
-			}
-			return true
-		}); err != nil {
-			return rep, fmt.Errorf("the dead worker's %d jobs did not move: %w", len(held), err)
-		}
-		rep.Reassign = Summarize([]float64{ms(time.Since(died))})
-		o.Logger.Info("worker loss", "jobs", len(held), "reassigned_after", time.Since(died).Round(time.Millisecond))
+		rep.Reassign = Summarize([]float64{took})
+		o.Logger.Info("worker loss", "jobs", moved, "reassigned_after_ms", took)
 	}
 
-	// The final state: every job running, no room ever on two workers at once.
+	rep.CreateRetries = int(retries.Load())
+	rep.Lost, rep.Duplicated = c.check(ctx, total, ledger)
+	return rep, nil
+}
+
+// startSimWorkers starts n simulated workers, each connected to its own first node,
+// and waits until all have registered.
+func startSimWorkers(ctx context.Context, c *cluster, n, capacity int, count *sessionCount, ledger *roomLedger) ([]*simWorker, error) {
+	var workers []*simWorker
+	for i := range n {
+		w := &simWorker{id: fmt.Sprintf("sim-%03d", i), count: count, rooms: ledger, done: make(chan struct{})}
+		nodes := make([]string, len(c.http))
+		for k := range nodes {
+			nodes[k] = c.http[(i+k)%len(c.http)]
+		}
+		d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: nodes, Secret: c.secret, ID: w.id, Capacity: capacity,
+			Heartbeat: time.Second, ReconnectMax: time.Second}, w, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return workers, err
+		}
+		w.d = d
+		wctx, cancel := context.WithCancel(ctx)
+		w.cancel = cancel
+		go func() { defer close(w.done); _ = w.d.Run(wctx) }()
+		workers = append(workers, w)
+	}
+	err := until(ctx, 30*time.Second, func() bool {
+		var ws []dispatcher.Worker
+		_, err := c.call(ctx, 0, "GET", "/v1/workers", nil, &ws)
+		return err == nil && len(ws) == n
+	})
+	if err != nil {
+		return workers, fmt.Errorf("workers did not register: %w", err)
+	}
+	return workers, nil
+}
+
+// phase creates n jobs with create and measures how they were placed.
+func (c *cluster) phase(ctx context.Context, name string, n int, count *sessionCount, create creator, retries *atomic.Int64) (DispatchPhase, error) {
+	ph := DispatchPhase{Name: name, Jobs: n}
+	prefix := name[:1]
+	count.want.Store(count.started.Load() + int64(n))
+	lat := &latencies{}
+	cpu0, self0 := c.cpu(), processCPU(os.Getpid())
+	t0 := time.Now()
+	if err := create(ctx, c, prefix, n, lat, retries); err != nil {
+		return ph, fmt.Errorf("phase %s: %w", name, err)
+	}
+	if err := until(ctx, 120*time.Second, func() bool { return count.started.Load() >= count.want.Load() }); err != nil {
+		return ph, fmt.Errorf("phase %s: only %d of %d jobs started: %w", name, count.started.Load()-(count.want.Load()-int64(n)), n, err)
+	}
+	elapsed := time.Unix(0, count.reachedAt.Load()).Sub(t0)
+	cpu1, self1 := c.cpu(), processCPU(os.Getpid())
+	leader := c.leader(ctx)
+	for i := range cpu1 {
+		us := round2(float64((cpu1[i] - cpu0[i]).Microseconds()) / float64(n))
+		if i == leader {
+			ph.NodeCPUPerJob = append([]float64{us}, ph.NodeCPUPerJob...)
+		} else {
+			ph.NodeCPUPerJob = append(ph.NodeCPUPerJob, us)
+		}
+	}
+	ph.HarnessCPUPerJob = round2(float64((self1 - self0).Microseconds()) / float64(n))
+	ph.AssignmentsPerS = round2(float64(n) / elapsed.Seconds())
+
+	lat.mu.Lock()
+	ph.CreateRequest = brief(lat.ms)
+	lat.mu.Unlock()
+	return ph, nil
+}
+
+// timings fills in each phase's placement times from the jobs' own timestamps.
+// It reads the jobs once, after every phase, so that listing them does not load
+// the machine while a phase runs.
+func (c *cluster) timings(ctx context.Context, phases []DispatchPhase) error {
+	var jobs []dispatcher.Job
+	if _, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &jobs); err != nil {
+		return err
+	}
+	for i := range phases {
+		ph := &phases[i]
+		prefix := ph.Name[:1] + "-"
+		var c2r, c2o, o2r []float64
+		for _, j := range jobs {
+			if strings.HasPrefix(j.Room, prefix) {
+				c2r = append(c2r, ms(j.StartedAt.Sub(j.CreatedAt)))
+				c2o = append(c2o, ms(j.OfferedAt.Sub(j.CreatedAt)))
+				o2r = append(o2r, ms(j.StartedAt.Sub(j.OfferedAt)))
+			}
+		}
+		if len(c2r) != ph.Jobs {
+			return fmt.Errorf("phase %s: %d of %d jobs running", ph.Name, len(c2r), ph.Jobs)
+		}
+		ph.CreateToRunning, ph.CreateToOffer, ph.OfferToRunning = brief(c2r), brief(c2o), brief(o2r)
+	}
+	return nil
+}
+
+// brief is a summary without its samples.
+func brief(samples []float64) Summary {
+	s := Summarize(samples)
+	s.Samples = nil
+	return s
+}
+
+// concurrently creates jobs with clients callers, batch jobs per request, each
+// sending its next request when the last is answered.
+func concurrently(clients, batch int) creator {
+	return func(ctx context.Context, c *cluster, prefix string, n int, lat *latencies, retries *atomic.Int64) error {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for g := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					from := int(next.Add(int64(batch))) - batch
+					if from >= n {
+						return
+					}
+					if err := c.createRooms(ctx, g+from/batch, prefix, from, min(from+batch, n), lat, retries); err != nil {
+						failed.Store(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err, ok := failed.Load().(error); ok {
+			return err
+		}
+		return nil
+	}
+}
+
+// atRate sends one batch request every 10 ms, so that rate jobs per second are
+// offered whatever the answers take (an open loop: a slow cluster is not offered
+// less), and waits for every request to be answered.
+func atRate(rate float64) creator {
+	return func(ctx context.Context, c *cluster, prefix string, n int, lat *latencies, retries *atomic.Int64) error {
+		const tick = 10 * time.Millisecond
+		per := max(1, int(rate*tick.Seconds()))
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for from := 0; from < n; from += per {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.createRooms(ctx, from/per, prefix, from, min(from+per, n), lat, retries); err != nil {
+					failed.Store(err)
+				}
+			}()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		wg.Wait()
+		if err, ok := failed.Load().(error); ok {
+			return err
+		}
+		return nil
+	}
+}
+
+// createRooms creates the jobs of rooms prefix-from … prefix-(to-1), as one request
+// (a batch request when there are several), through node `via` modulo the nodes.
+// A request that fails (a leader being replaced) is retried with the same request
+// ids through the next live node, as a real caller would; retries counts them.
+func (c *cluster) createRooms(ctx context.Context, via int, prefix string, from, to int, lat *latencies, retries *atomic.Int64) error {
+	path := "/v1/jobs"
+	var body any
+	if to-from == 1 {
+		body = dispatcher.CreateRequest{Room: fmt.Sprintf("%s-%06d", prefix, from), RequestID: "r"}
+	} else {
+		var b dispatcher.BatchCreateRequest
+		for i := from; i < to; i++ {
+			b.Jobs = append(b.Jobs, dispatcher.CreateRequest{Room: fmt.Sprintf("%s-%06d", prefix, i), RequestID: "r"})
+		}
+		path, body = "/v1/jobs/batch", b
+	}
+	err := until(ctx, 30*time.Second, func() bool {
+		for k := range c.o.Nodes {
+			node := (via + k) % c.o.Nodes
+			if !c.alive(node) {
+				continue
+			}
+			t0 := time.Now()
+			code, err := c.call(ctx, node, "POST", path, body, nil)
+			if err == nil && (code == 201 || code == 200) {
+				if lat != nil {
+					lat.add(time.Since(t0))
+				}
+				return true
+			}
+			retries.Add(1)
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("create %s-%06d…%06d: %w", prefix, from, to-1, err)
+	}
+	return nil
+}
+
+// killLeader SIGKILLs the leader while 8 clients create perKill jobs, returns the
+// milliseconds until another node accepted a write, and brings the node back.
+func (c *cluster) killLeader(ctx context.Context, k, perKill int, retries *atomic.Int64) (float64, error) {
+	l := c.leader(ctx)
+	if l < 0 {
+		return 0, errors.New("no leader before a kill")
+	}
+	creating := make(chan error, 1)
+	go func() { creating <- concurrently(8, 1)(ctx, c, fmt.Sprintf("kill%02d", k), perKill, nil, retries) }()
+	time.Sleep(20 * time.Millisecond)
+	killed := time.Now()
+	c.kill(l)
+	other := (l + 1) % c.o.Nodes
+	room := fmt.Sprintf("failover-%03d", k)
+	if err := until(ctx, 30*time.Second, func() bool {
+		code, err := c.call(ctx, other, "POST", "/v1/jobs", dispatcher.CreateRequest{Room: room, RequestID: "r"}, nil)
+		return err == nil && (code == 201 || code == 200)
+	}); err != nil {
+		return 0, fmt.Errorf("kill %d: no write accepted after the leader died: %w", k, err)
+	}
+	took := ms(time.Since(killed))
+	if err := <-creating; err != nil {
+		return 0, fmt.Errorf("kill %d: %w", k, err)
+	}
+	if err := c.start(l); err != nil {
+		return 0, err
+	}
+	if err := until(ctx, 30*time.Second, func() bool {
+		st, err := c.status(ctx, l)
+		return err == nil && st.Leader != "" && len(st.Members) == c.o.Nodes
+	}); err != nil {
+		return 0, fmt.Errorf("kill %d: node %d did not come back: %w", k, l, err)
+	}
+	return took, nil
+}
+
+// loseWorker stops a worker and returns the milliseconds until all its jobs ran
+// elsewhere, and how many they were.
+func (c *cluster) loseWorker(ctx context.Context, victim *simWorker) (float64, int, error) {
+	var jobs []dispatcher.Job
+	if _, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &jobs); err != nil {
+		return 0, 0, err
+	}
+	var held []string
+	for _, j := range jobs {
+		if j.Worker == victim.id {
+			held = append(held, j.ID)
+		}
+	}
+	died := time.Now()
+	victim.cancel()
+	<-victim.done
+	if err := until(ctx, 60*time.Second, func() bool {
+		var now []dispatcher.Job
+		if _, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &now); err != nil {
+			return false
+		}
+		where := map[string]string{}
+		for _, j := range now {
+			where[j.ID] = j.Worker
+		}
+		for _, id := range held {
+			if w, ok := where[id]; !ok || w == victim.id {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return 0, 0, fmt.Errorf("the dead worker's %d jobs did not move: %w", len(held), err)
+	}
+	return ms(time.Since(died)), len(held), nil
+}
+
+// check reads the final state: every one of want jobs running, one job per room,
+// and no room ever run by two workers at once (the workers' own records).
+func (c *cluster) check(ctx context.Context, want int, ledger *roomLedger) (lost, duplicated int) {
 	var all []dispatcher.Job
 	if err := until(ctx, 30*time.Second, func() bool {
 		all = nil
-		_, err := c.call(ctx, 0, "GET", "/v1/jobs", nil, &all)
-		if err != nil {
+		if _, err := c.call(ctx, 0, "GET", "/v1/jobs", nil, &all); err != nil {
 			return false
 		}
 		for _, j := range all {
@@ -466,40 +564,52 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 		}
 		return true
 	}); err != nil {
-		o.Logger.Warn("not every job is running at the end", "err", err)
+		c.o.Logger.Warn("not every job is running at the end", "err", err)
 	}
 	for _, j := range all {
 		if j.State != dispatcher.JobRunning {
-			rep.Lost++
+			lost++
 		}
 	}
-	if want := o.Jobs + o.Kills*(perKill+1); len(all) < want {
-		rep.Lost += want - len(all)
+	if len(all) < want {
+		lost += want - len(all)
 	}
-	rep.CreateRetries = int(retries.Load())
 	perRoom := map[string]int{}
 	for _, j := range all {
 		perRoom[j.Room]++
 	}
 	for _, n := range perRoom {
 		if n > 1 {
-			rep.Duplicated++
+			duplicated++
 		}
 	}
 	ledger.mu.Lock()
 	for _, n := range ledger.worst {
 		if n > 1 {
-			rep.Duplicated++
+			duplicated++
 		}
 	}
 	ledger.mu.Unlock()
-	return rep, nil
+	return lost, duplicated
 }
 
 // WriteText prints the report.
 func (r DispatchReport) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "dispatch: %d nodes, %d simulated workers, %d jobs\n", r.Nodes, r.Workers, r.Jobs)
-	fmt.Fprintf(w, "  assignments: %.0f per second; create → running p50 %.1f ms, p99 %.1f ms\n", r.AssignmentsPerS, r.CreateToRunning.P50, r.CreateToRunning.P99)
+	fmt.Fprintf(w, "dispatch: %d nodes, %d simulated workers, %d jobs per phase\n", r.Nodes, r.Workers, r.Jobs)
+	for _, p := range r.Phases {
+		how := fmt.Sprintf("%d clients, one job per request", p.Clients)
+		switch {
+		case p.OfferedPerS > 0:
+			how = fmt.Sprintf("%.0f jobs/s offered, %d per request every 10 ms", p.OfferedPerS, p.Batch)
+		case p.Batch > 1:
+			how = fmt.Sprintf("%d clients, %d jobs per request", p.Clients, p.Batch)
+		}
+		fmt.Fprintf(w, "  %s (%s): %.0f assignments/s; create → running p50 %.1f ms, p99 %.1f ms\n",
+			p.Name, how, p.AssignmentsPerS, p.CreateToRunning.P50, p.CreateToRunning.P99)
+		fmt.Fprintf(w, "    create → offer p50 %.1f, p99 %.1f ms; offer → running p50 %.1f, p99 %.1f ms; request p50 %.1f, p99 %.1f ms\n",
+			p.CreateToOffer.P50, p.CreateToOffer.P99, p.OfferToRunning.P50, p.OfferToRunning.P99, p.CreateRequest.P50, p.CreateRequest.P99)
+		fmt.Fprintf(w, "    CPU per job: nodes %v µs (leader first), this benchmark's clients and workers %.0f µs\n", p.NodeCPUPerJob, p.HarnessCPUPerJob)
+	}
 	fmt.Fprintf(w, "  leader failover (%d kills): p50 %.0f ms, max %.0f ms\n", len(r.Failover.Samples), r.Failover.P50, r.Failover.Max)
 	fmt.Fprintf(w, "  worker loss → its jobs running elsewhere: %.0f ms\n", r.Reassign.Max)
 	fmt.Fprintf(w, "  lost %d, duplicated %d (create requests retried after failing: %d)\n", r.Lost, r.Duplicated, r.CreateRetries)

@@ -21,7 +21,8 @@ func TestDispatchScenario(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Dispatch(ctx, DispatchOptions{Nodes: 3, Workers: 3, Jobs: 150, Kills: 2, Binary: bin, Dir: filepath.Join(dir, "data")})
+	rep, err := Dispatch(ctx, DispatchOptions{Nodes: 3, Workers: 3, Jobs: 150, Kills: 2, Clients: 16, Batch: 25, BatchClients: 2, Rate: 1000,
+		Binary: bin, Dir: filepath.Join(dir, "data")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +33,21 @@ func TestDispatchScenario(t *testing.T) {
 	}
 	if rep.AssignmentsPerS <= 0 || rep.CreateToRunning.P50 <= 0 || rep.CreateToRunning.P99 < rep.CreateToRunning.P50 {
 		t.Errorf("report %+v; want positive, ordered placement figures", rep)
+	}
+	if len(rep.Phases) != 3 {
+		t.Fatalf("phases %+v; want single, batched and at rate", rep.Phases)
+	}
+	for _, p := range rep.Phases {
+		t.Logf("%s: %.0f/s, create→running p50 %.1f ms p99 %.1f ms, CPU per job %v + %.0f µs", p.Name, p.AssignmentsPerS,
+			p.CreateToRunning.P50, p.CreateToRunning.P99, p.NodeCPUPerJob, p.HarnessCPUPerJob)
+		if p.Jobs != 150 || p.AssignmentsPerS <= 0 || p.CreateToOffer.P50 <= 0 || p.OfferToRunning.P50 <= 0 ||
+			p.CreateToRunning.P50 < p.CreateToOffer.P50 || p.CreateRequest.P50 <= 0 || len(p.NodeCPUPerJob) != 3 {
+			t.Errorf("phase %+v; want every job placed with positive, consistent figures", p)
+		}
+	}
+	// Offered 1000 jobs/s for 150 jobs, the cluster cannot have placed them faster.
+	if at := rep.Phases[2]; at.Name != "at rate" || at.OfferedPerS != 1000 || at.Batch != 10 || at.AssignmentsPerS > 1100 {
+		t.Errorf("at-rate phase %+v; want 10 jobs every 10 ms, placed no faster than offered", at)
 	}
 	if len(rep.Failover.Samples) != 2 || rep.Failover.Max > 10000 {
 		t.Errorf("failover %+v; want two kills, each replaced within 10 s", rep.Failover)

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"maps"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"slices"
 	"time"
@@ -19,6 +22,7 @@ import (
 // <secret>".
 //
 //	POST   /v1/jobs            {"room", "request_id", "labels"} → the job (201 new, 200 existing)
+//	POST   /v1/jobs/batch      {"jobs": [{"room", "request_id", "labels"}, ...]} (1-1000) → {"jobs": [...]}, in order
 //	GET    /v1/jobs[?state=S]  jobs, oldest first
 //	GET    /v1/jobs/{id}       one job
 //	DELETE /v1/jobs/{id}       cancel (the room ended): the session stops
@@ -27,6 +31,7 @@ import (
 //	POST   /v1/cluster/join    {"id", "raft_addr"}: add a voter
 //	POST   /v1/cluster/remove  {"id"}: remove a voter
 //	GET    /v1/workers/connect a worker's WebSocket (see Message)
+//	GET    /debug/pprof/...    Go runtime profiles
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, n.Status()) })
@@ -41,6 +46,7 @@ func (n *Node) Handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("POST /v1/jobs", auth(n.createJob))
+	mux.HandleFunc("POST /v1/jobs/batch", auth(n.createJobs))
 	mux.HandleFunc("GET /v1/jobs", auth(n.listJobs))
 	mux.HandleFunc("GET /v1/jobs/{id}", auth(n.getJob))
 	mux.HandleFunc("DELETE /v1/jobs/{id}", auth(n.cancelJob))
@@ -51,6 +57,10 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST /internal/remove", auth(n.remove))
 	mux.HandleFunc("POST /internal/apply", auth(n.internalApply))
 	mux.HandleFunc("GET /v1/workers/connect", auth(n.serveWorker))
+	// Profiles for operators, behind the secret like everything that is not status.
+	mux.HandleFunc("GET /debug/pprof/", auth(pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/profile", auth(pprof.Profile))
+	mux.HandleFunc("GET /debug/pprof/trace", auth(pprof.Trace))
 	return mux
 }
 
@@ -118,6 +128,69 @@ func (n *Node) createJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, res.Job)
 }
 
+// BatchCreateRequest is the body of POST /v1/jobs/batch: rooms that start together
+// (a scheduled hour) get their jobs in one request and one raft entry.
+type BatchCreateRequest struct {
+	Jobs []CreateRequest `json:"jobs"`
+}
+
+// BatchCreateResponse holds the jobs in the order they were asked for; Created
+// counts the new ones (the others existed: the same room and request id, or an open
+// job for the room).
+type BatchCreateResponse struct {
+	Jobs    []*Job `json:"jobs"`
+	Created int    `json:"created"`
+}
+
+// maxBatchCreate bounds the jobs of one batch request.
+const maxBatchCreate = 1000
+
+// Validate checks every job of a batch; the first bad one is named.
+func (b BatchCreateRequest) Validate() error {
+	if len(b.Jobs) == 0 || len(b.Jobs) > maxBatchCreate {
+		return fmt.Errorf("jobs must hold 1 to %d requests", maxBatchCreate)
+	}
+	for i, c := range b.Jobs {
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("jobs[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) createJobs(w http.ResponseWriter, r *http.Request) {
+	var req BatchCreateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := req.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	now := time.Now().UTC()
+	cmds := make([]Command, len(req.Jobs))
+	for i, c := range req.Jobs {
+		cmds[i] = Command{Type: CmdCreate, At: now, Create: &CreateJob{ID: newID(), Room: c.Room, RequestID: c.RequestID, Labels: c.Labels}}
+	}
+	results, _, err := n.submit(r.Context(), cmds, false)
+	if err != nil {
+		n.answer(w, Result{}, err)
+		return
+	}
+	resp := BatchCreateResponse{Jobs: make([]*Job, len(results))}
+	for i, res := range results {
+		if err := res.Error(); err != nil {
+			n.answer(w, res, fmt.Errorf("jobs[%d]: %w", i, err))
+			return
+		}
+		resp.Jobs[i] = res.Job
+		if res.Job.ID == cmds[i].Create.ID {
+			resp.Created++
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
 func (n *Node) cancelJob(w http.ResponseWriter, r *http.Request) {
 	res, err := n.Propose(r.Context(), Command{Type: CmdCancel, At: time.Now().UTC(),
 		Job: &JobRef{Job: r.PathValue("id"), Reason: r.URL.Query().Get("reason")}})
@@ -147,6 +220,7 @@ func (n *Node) answer(w http.ResponseWriter, res Result, err error) bool {
 }
 
 func (n *Node) getJob(w http.ResponseWriter, r *http.Request) {
+	n.ReadBarrier(r.Context())
 	var j *Job
 	n.fsm.Read(func(s *State, _ uint64) {
 		if x := s.Jobs[r.PathValue("id")]; x != nil {
@@ -162,6 +236,7 @@ func (n *Node) getJob(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) listJobs(w http.ResponseWriter, r *http.Request) {
 	state := JobState(r.URL.Query().Get("state"))
+	n.ReadBarrier(r.Context())
 	jobs := []*Job{}
 	n.fsm.Read(func(s *State, _ uint64) {
 		for _, j := range s.Jobs {
@@ -179,7 +254,8 @@ func (n *Node) listJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, jobs)
 }
 
-func (n *Node) listWorkers(w http.ResponseWriter, _ *http.Request) {
+func (n *Node) listWorkers(w http.ResponseWriter, r *http.Request) {
+	n.ReadBarrier(r.Context())
 	workers := []Worker{}
 	n.fsm.Read(func(s *State, _ uint64) {
 		for _, id := range slices.Sorted(maps.Keys(s.Workers)) {
@@ -226,17 +302,32 @@ func (n *Node) remove(w http.ResponseWriter, r *http.Request) {
 
 // internalApply commits a follower's batch on the leader.
 func (n *Node) internalApply(w http.ResponseWriter, r *http.Request) {
-	var cmds []Command
-	if !decode(w, r, &cmds) {
+	// The batch comes as one command in the raft entries' binary form.
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "reading the batch: "+err.Error())
 		return
 	}
+	batch, err := DecodeCommand(data)
+	if err == nil && batch.Type != CmdBatch {
+		err = errors.New("not a batch")
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	cmds := batch.Batch
 	for _, c := range cmds {
 		if c.Type == CmdBatch {
 			writeError(w, http.StatusBadRequest, "nested batch")
 			return
 		}
 	}
-	results, index, err := n.applyLocal(Command{Type: CmdBatch, Batch: cmds})
+	if len(cmds) == 0 || len(cmds) > maxBatch {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("a batch holds 1 to %d commands", maxBatch))
+		return
+	}
+	results, index, err := n.submit(r.Context(), cmds, true)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return

@@ -2,9 +2,12 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,8 +55,8 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("worker connected", "capacity", wi.Capacity, "sessions", len(reg.Sessions), "leave", len(res.Leave))
 
-	c := &workerConn{n: n, id: wi.ID, ctx: ctx, stop: func() { cancel(); ws.Close() }, out: make(chan Message, 1024), held: map[string]uint64{}, log: log,
-		inflight: make(chan struct{}, 256)}
+	c := &workerConn{n: n, id: wi.ID, ctx: ctx, stop: func() { cancel(); ws.Close() }, wake: make(chan struct{}, 1), held: map[string]uint64{}, log: log,
+		inflight: make(chan struct{}, maxInflight)}
 	for _, s := range reg.Sessions {
 		c.held[s.Job] = s.Epoch
 	}
@@ -75,7 +78,7 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	defer wg.Wait()
 	defer cancel()
 	// First, messages read before the connection ended are committed (a finish sent
-	// just before hanging up counts); a node shutting down ends their wait.
+	// just before hanging up counts); a node shutting down answers them at once.
 	defer c.handling.Wait()
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(3 * n.cfg.Lease))
@@ -93,14 +96,13 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		}
-		c.handling.Add(1)
-		go func() {
-			defer c.handling.Done()
-			defer func() { <-c.inflight }()
-			c.handle(ctx, m)
-		}()
+		c.handle(m)
 	}
 }
+
+// maxInflight bounds a worker's messages being committed at once: they are
+// committed concurrently, so the proposer can batch them.
+const maxInflight = 256
 
 func readMessage(ws *websocket.Conn) (Message, error) {
 	kind, data, err := ws.ReadMessage()
@@ -125,24 +127,31 @@ type workerConn struct {
 	id   string
 	ctx  context.Context
 	stop context.CancelFunc
-	out  chan Message
 	log  *slog.Logger
-	// inflight bounds the worker's messages being committed at once; they are
-	// committed concurrently, so the proposer can batch them.
+	// inflight holds a place for each of the worker's messages being committed;
+	// handling counts them, to wait for them when the connection ends.
 	inflight chan struct{}
 	handling sync.WaitGroup
+
+	// out is what waits for the writer (never dropped, never blocking the sender);
+	// wake tells the writer there is some.
+	outMu sync.Mutex
+	out   []Message
+	wake  chan struct{}
 
 	mu sync.Mutex
 	// held maps the jobs the worker was offered or runs to their epochs.
 	held map[string]uint64
 }
 
-// send queues m for the writer, waiting while the queue is full (nothing is
-// dropped) until the connection ends.
+// send queues m for the writer.
 func (c *workerConn) send(m Message) {
+	c.outMu.Lock()
+	c.out = append(c.out, m)
+	c.outMu.Unlock()
 	select {
-	case c.out <- m:
-	case <-c.ctx.Done():
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -152,9 +161,20 @@ func (c *workerConn) write(ctx context.Context, ws *websocket.Conn) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-c.out:
+		case <-c.wake:
+		}
+		c.outMu.Lock()
+		msgs := c.out
+		c.out = nil
+		c.outMu.Unlock()
+		for _, m := range msgs {
+			data, err := json.Marshal(m)
+			if err != nil {
+				continue
+			}
 			_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := ws.WriteJSON(m); err != nil {
+			if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
+				c.stop()
 				return
 			}
 		}
@@ -162,53 +182,66 @@ func (c *workerConn) write(ctx context.Context, ws *websocket.Conn) {
 }
 
 // watch follows the state: offers made to this worker are sent once, and a job it
-// holds that ended, or now belongs to another worker or epoch, is to be left.
+// holds that ended, or now belongs to another worker or epoch, is to be left. It
+// reads only the jobs the FSM says changed.
 func (c *workerConn) watch(ctx context.Context) {
+	wt := c.n.fsm.Watch(c.id)
+	defer wt.Close()
 	for {
-		changed := c.n.fsm.Changed()
+		select {
+		case <-ctx.Done():
+			return
+		case <-wt.C():
+		}
+		ids, all := wt.Take()
 		var msgs []Message
 		c.mu.Lock()
 		c.n.fsm.Read(func(s *State, _ uint64) {
-			for id, epoch := range c.held {
-				j := s.Jobs[id]
-				if j == nil || j.State.Ended() || j.Worker != c.id || j.Epoch != epoch {
-					reason := "moved"
-					if j != nil && j.State.Ended() {
-						reason = string(j.State)
-						if j.Reason != "" {
-							reason += ": " + j.Reason
-						}
-					}
-					msgs = append(msgs, Message{Type: MsgLeave, Job: id, Epoch: epoch, Reason: reason})
-					delete(c.held, id)
-				}
+			if all {
+				ids = slices.AppendSeq(slices.Collect(maps.Keys(c.held)), maps.Keys(s.Held(c.id)))
 			}
-			for _, j := range s.Held(c.id) {
-				if j.State == JobOffered && c.held[j.ID] != j.Epoch {
-					c.held[j.ID] = j.Epoch
-					msgs = append(msgs, Message{Type: MsgOffer, Job: j.ID, Room: j.Room, Epoch: j.Epoch, Labels: j.Labels})
-				}
+			for _, id := range ids {
+				msgs = c.follow(s, id, msgs)
 			}
 		})
 		c.mu.Unlock()
 		for _, m := range msgs {
 			c.send(m)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		}
 	}
 }
 
-// handle turns a worker's message into a command.
-func (c *workerConn) handle(ctx context.Context, m Message) {
+// follow compares one job with what the worker was told of it (c.mu held, state
+// read-locked) and appends what the worker must now be told.
+func (c *workerConn) follow(s *State, id string, msgs []Message) []Message {
+	j := s.Jobs[id]
+	if epoch, ok := c.held[id]; ok && (j == nil || j.State.Ended() || j.Worker != c.id || j.Epoch != epoch) {
+		reason := "moved"
+		if j != nil && j.State.Ended() {
+			reason = string(j.State)
+			if j.Reason != "" {
+				reason += ": " + j.Reason
+			}
+		}
+		msgs = append(msgs, Message{Type: MsgLeave, Job: id, Epoch: epoch, Reason: reason})
+		delete(c.held, id)
+	}
+	if j != nil && j.Worker == c.id && j.State == JobOffered && c.held[id] != j.Epoch {
+		c.held[id] = j.Epoch
+		msgs = append(msgs, Message{Type: MsgOffer, Job: j.ID, Room: j.Room, Epoch: j.Epoch, Labels: j.Labels})
+	}
+	return msgs
+}
+
+// handle turns a worker's message into a command and commits it; the answer goes
+// back to the worker from the committing goroutine.
+func (c *workerConn) handle(m Message) {
 	now := time.Now().UTC()
 	var cmd Command
 	switch m.Type {
 	case MsgRegister:
 		c.send(Message{Type: MsgError, Error: "already registered"})
+		<-c.inflight
 		return
 	case MsgHeartbeat:
 		cmd = Command{Type: CmdHeartbeats, At: now, Heartbeats: []Heartbeat{{Worker: c.id, Node: c.n.cfg.ID, Active: m.Active, CPU: m.CPU, Status: m.Status}}}
@@ -219,7 +252,16 @@ func (c *workerConn) handle(ctx context.Context, m Message) {
 	case MsgFinish:
 		cmd = Command{Type: CmdFinish, At: now, Job: &JobRef{Job: m.Job, Worker: c.id, Epoch: m.Epoch, Failed: m.Failed, Reason: m.Reason}}
 	}
-	res, err := c.n.Propose(ctx, cmd)
+	c.handling.Add(1)
+	c.n.proposeAsync(cmd, func(res Result, err error) {
+		defer c.handling.Done()
+		defer func() { <-c.inflight }()
+		c.answer(m, res, err)
+	})
+}
+
+// answer tells the worker what became of its message.
+func (c *workerConn) answer(m Message, res Result, err error) {
 	if err == nil {
 		err = res.Error()
 	}
@@ -229,7 +271,7 @@ func (c *workerConn) handle(ctx context.Context, m Message) {
 		delete(c.held, m.Job)
 		c.mu.Unlock()
 		c.send(Message{Type: MsgLeave, Job: m.Job, Epoch: m.Epoch, Reason: "fenced"})
-	case err != nil && ctx.Err() == nil:
+	case err != nil && c.ctx.Err() == nil:
 		c.log.Warn("worker message not committed", "type", m.Type, "job", m.Job, "err", err)
 		c.send(Message{Type: MsgError, Job: m.Job, Error: err.Error()})
 	case err != nil:

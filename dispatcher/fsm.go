@@ -132,17 +132,93 @@ type FSM struct {
 	state   *State
 	applied uint64
 	changed chan struct{}
+	// watches are the Watch of each worker, told which of its jobs changed.
+	watches map[string]map[*Watch]struct{}
 }
 
 // NewFSM returns an empty state machine.
-func NewFSM() *FSM { return &FSM{state: newState(), changed: make(chan struct{})} }
+func NewFSM() *FSM {
+	f := &FSM{state: newState(), changed: make(chan struct{}), watches: map[string]map[*Watch]struct{}{}}
+	f.state.touched = f.touched
+	return f
+}
+
+// Watch follows the jobs of one worker: those offered to it or running on it, and
+// those that were until they moved or ended. It is told only of what changed, so a
+// node with many workers does not read every job at every commit.
+type Watch struct {
+	f      *FSM
+	worker string
+	c      chan struct{}
+	// jobs changed since the last Take; all: everything must be read again (first
+	// Take, or a snapshot was restored). Both are guarded by f.mu.
+	jobs map[string]struct{}
+	all  bool
+}
+
+// Watch starts following worker's jobs; Close it when done. Its first Take asks
+// for everything.
+func (f *FSM) Watch(worker string) *Watch {
+	w := &Watch{f: f, worker: worker, c: make(chan struct{}, 1), jobs: map[string]struct{}{}, all: true}
+	f.mu.Lock()
+	if f.watches[worker] == nil {
+		f.watches[worker] = map[*Watch]struct{}{}
+	}
+	f.watches[worker][w] = struct{}{}
+	f.mu.Unlock()
+	w.c <- struct{}{}
+	return w
+}
+
+// C receives when something changed since the last Take.
+func (w *Watch) C() <-chan struct{} { return w.c }
+
+// Take returns the jobs that changed since the last call, or all=true when the
+// caller must look at every job it knows of and every job the worker holds.
+func (w *Watch) Take() (jobs []string, all bool) {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	all, w.all = w.all, false
+	if !all {
+		jobs = slices.Collect(maps.Keys(w.jobs))
+	}
+	clear(w.jobs)
+	return jobs, all
+}
+
+// Close stops the watch.
+func (w *Watch) Close() {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	delete(w.f.watches[w.worker], w)
+	if len(w.f.watches[w.worker]) == 0 {
+		delete(w.f.watches, w.worker)
+	}
+}
+
+// touched files a changed job with the watches of the workers concerned (f.mu is
+// held by Apply).
+func (f *FSM) touched(job string, workers ...string) {
+	for i, worker := range workers {
+		if worker == "" || (i > 0 && worker == workers[0]) {
+			continue
+		}
+		for w := range f.watches[worker] {
+			w.jobs[job] = struct{}{}
+			select {
+			case w.c <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
 
 var _ raft.FSM = (*FSM)(nil)
 
 // Apply applies one committed log entry.
 func (f *FSM) Apply(l *raft.Log) any {
-	var c Command
-	if err := json.Unmarshal(l.Data, &c); err != nil {
+	c, err := DecodeCommand(l.Data)
+	if err != nil {
 		return fail("bad_command", "%v", err)
 	}
 	f.mu.Lock()
@@ -288,7 +364,7 @@ func (s *State) assign(c Command, index uint64) Result {
 		j.State, j.Worker, j.Epoch, j.Reason = JobOffered, w.ID, index, ""
 		j.OfferExpires = c.At.Add(c.OfferFor)
 		j.Attempts++
-		j.UpdatedAt = c.At
+		j.OfferedAt, j.UpdatedAt = c.At, c.At
 		s.track(j)
 		n++
 	}
@@ -319,14 +395,15 @@ func (s *State) jobEvent(c Command) Result {
 		}
 		return Result{Job: j.copy(), Applied: 1}
 	}
-	// The rest come from the worker holding the job, with its epoch.
+	// The rest come from the worker holding the job, with its epoch; their results
+	// carry no copy of the job (nobody reads it, and every node applies them).
 	if j.Worker != ref.Worker || j.Epoch != ref.Epoch || j.State.Ended() || j.State == JobPending {
-		return Result{Job: j.copy(), Code: "fenced", Err: j.ID}
+		return Result{Code: "fenced", Err: j.ID}
 	}
 	switch c.Type {
 	case CmdAccept:
 		if j.State == JobOffered {
-			j.State, j.OfferExpires, j.UpdatedAt = JobRunning, time.Time{}, c.At
+			j.State, j.OfferExpires, j.StartedAt, j.UpdatedAt = JobRunning, time.Time{}, c.At, c.At
 			s.track(j)
 		}
 	case CmdRefuse:
@@ -342,13 +419,13 @@ func (s *State) jobEvent(c Command) Result {
 		}
 		s.end(j, state, c.At, ref.Reason)
 	}
-	return Result{Job: j.copy(), Applied: 1}
+	return Result{Applied: 1}
 }
 
 // requeue sends a job back to pending, away from the worker that had it.
 func (s *State) requeue(j *Job, at time.Time, reason string) {
 	if j.Worker != "" && !slices.Contains(j.Avoid, j.Worker) {
-		j.Avoid = append(j.Avoid, j.Worker)
+		j.Avoid = append(slices.Clip(j.Avoid), j.Worker) // a new array: copies keep theirs
 	}
 	j.State, j.Worker, j.OfferExpires, j.Reason, j.UpdatedAt = JobPending, "", time.Time{}, reason, at
 	s.track(j)
@@ -389,7 +466,7 @@ func (s *State) register(c Command) Result {
 		}
 		held[j.ID] = true
 		if j.State == JobOffered {
-			j.State, j.OfferExpires, j.UpdatedAt = JobRunning, time.Time{}, c.At
+			j.State, j.OfferExpires, j.StartedAt, j.UpdatedAt = JobRunning, time.Time{}, c.At, c.At
 			s.track(j)
 		}
 	}
@@ -431,7 +508,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	s.reindex()
 	f.mu.Lock()
+	s.touched = f.touched
 	f.state = s
+	for _, ws := range f.watches {
+		for w := range ws {
+			w.all = true
+			select {
+			case w.c <- struct{}{}:
+			default:
+			}
+		}
+	}
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()

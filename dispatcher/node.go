@@ -12,13 +12,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // NodeConfig configures one dispatcher node.
@@ -50,26 +53,15 @@ type Node struct {
 	log       *slog.Logger
 	client    *http.Client
 
-	proposals chan proposal
+	queue proposer
+	// answered is the highest log index whose results this node has given a client.
+	answered  atomic.Uint64
 	stop      context.CancelFunc
 	closed    <-chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
-
-type proposal struct {
-	cmd  Command
-	done chan proposalResult
-}
-
-type proposalResult struct {
-	r   Result
-	err error
-}
-
-// proposers is how many batches a node has in flight at once.
-const proposers = 4
 
 // ErrNoLeader means the cluster has no leader now (an election is under way);
 // ErrClosed that the node is shutting down.
@@ -97,7 +89,11 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}})
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	// The free page list is kept in memory (rebuilt when the file is opened) and as
+	// a map: with the list written at every commit, appends slow down as the log
+	// file grows.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}})
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: raft log: %w", err)
 	}
@@ -136,14 +132,24 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	rc.ElectionTimeout = 500 * time.Millisecond
 	rc.LeaderLeaseTimeout = 250 * time.Millisecond
 	fsm := NewFSM()
-	r, err := raft.NewRaft(rc, fsm, store, store, snaps, transport)
+	// Replication reads recent entries from memory rather than from bolt.
+	logs, err := raft.NewLogCache(1024, store)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, err
+	}
+	r, err := raft.NewRaft(rc, fsm, logs, store, snaps, transport)
 	if err != nil {
 		transport.Close()
 		store.Close()
 		return nil, fmt.Errorf("dispatcher: raft: %w", err)
 	}
 	n := &Node{cfg: cfg, fsm: fsm, raft: r, store: store, transport: transport, log: log,
-		client: &http.Client{Timeout: 10 * time.Second}, proposals: make(chan proposal, 4096)}
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			// Every proposer keeps its connection to the leader open.
+			MaxIdleConnsPerHost: 2 * inflight, IdleConnTimeout: time.Minute}},
+		queue: proposer{wake: make(chan struct{}, 1)}}
 	if cfg.Bootstrap {
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err != nil {
@@ -160,11 +166,8 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop, n.closed = stop, ctx.Done()
-	// A few proposers, so a batch can be formed while others are being committed.
-	n.wg.Add(proposers + 1)
-	for range proposers {
-		go func() { defer n.wg.Done(); n.runProposer(ctx) }()
-	}
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.runProposer(ctx) }()
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
 	return n, nil
 }
@@ -190,106 +193,97 @@ func (n *Node) RaftAddr() string { return n.cfg.RaftAddr }
 // FSM is the node's state machine (read it with FSM.Read).
 func (n *Node) FSM() *FSM { return n.fsm }
 
-// Propose commits cmd through the leader, batched with other proposals, and returns
-// its result.
-func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
-	p := proposal{cmd: cmd, done: make(chan proposalResult, 1)}
-	select {
-	case n.proposals <- p:
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	case <-n.closed:
-		return Result{}, ErrClosed
-	}
-	select {
-	case res := <-p.done:
-		return res.r, res.err
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	case <-n.closed:
-		return Result{}, ErrClosed
-	}
-}
+// maxPlace bounds the assignments one entry makes.
+const maxPlace = 2000
 
-// runProposer takes waiting proposals as one batch (up to 512) and commits it: on
-// the leader through raft, on a follower by forwarding it to the leader.
-func (n *Node) runProposer(ctx context.Context) {
-	for {
-		var batch []proposal
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-n.proposals:
-			batch = append(batch, p)
-		}
-	more:
-		for len(batch) < 512 {
-			select {
-			case p := <-n.proposals:
-				batch = append(batch, p)
-			default:
-				break more
-			}
-		}
-		cmds := make([]Command, len(batch))
-		for i, p := range batch {
-			cmds[i] = p.cmd
-		}
-		results, err := n.commit(ctx, cmds)
-		for i, p := range batch {
-			if err != nil {
-				p.done <- proposalResult{err: err}
+// placement is the leader's choice of workers for the pending jobs and for those
+// cmds create, as one assign command to commit after them (nil if there is nothing
+// to place). The leader commits one entry at a time, so the state it reads here has
+// every earlier entry applied; a choice that no longer holds when the entry is
+// applied is skipped, and the job waits for the next.
+func (n *Node) placement(cmds []Command) *Command {
+	var plan []Assignment
+	n.fsm.Read(func(s *State, _ uint64) {
+		var fresh []*Job
+		rooms := map[string]bool{}
+		for _, c := range cmds {
+			cj := c.Create
+			if c.Type != CmdCreate || cj == nil || rooms[cj.Room] {
 				continue
 			}
-			p.done <- proposalResult{r: results[i]}
+			if _, ok := s.byRequest[[2]string{cj.Room, cj.RequestID}]; ok {
+				continue
+			}
+			if _, ok := s.byRoom[cj.Room]; ok {
+				continue
+			}
+			rooms[cj.Room] = true
+			fresh = append(fresh, &Job{ID: cj.ID, Room: cj.Room, Labels: cj.Labels, State: JobPending, CreatedAt: c.At})
 		}
+		plan = place(s, fresh, maxPlace)
+	})
+	if len(plan) == 0 {
+		return nil
 	}
+	return &Command{Type: CmdAssign, At: time.Now().UTC(), OfferFor: n.cfg.OfferTimeout, Assign: plan}
 }
 
-// commit applies cmds as one batch on the leader, or forwards them to it.
-func (n *Node) commit(ctx context.Context, cmds []Command) ([]Result, error) {
-	if n.raft.State() == raft.Leader {
-		results, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: cmds})
-		return results, err
-	}
+// forward sends cmds to the leader to be committed as one entry.
+func (n *Node) forward(ctx context.Context, cmds []Command) ([]Result, uint64, error) {
 	leaderHTTP, err := n.leaderHTTP()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	body, err := json.Marshal(cmds)
+	body, err := EncodeCommand(Command{Type: CmdBatch, Batch: cmds})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leaderHTTP+"/internal/apply", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+n.cfg.Secret)
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("dispatcher: forward to the leader: %w", err)
+		return nil, 0, fmt.Errorf("dispatcher: forward to the leader: %w", err)
 	}
-	defer resp.Body.Close()
+	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return nil, 0, fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	var applied appliedBatch
 	if err := json.NewDecoder(resp.Body).Decode(&applied); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(applied.Results) != len(cmds) {
-		return nil, fmt.Errorf("dispatcher: leader returned %d results for %d commands", len(applied.Results), len(cmds))
+		return nil, 0, fmt.Errorf("dispatcher: leader returned %d results for %d commands", len(applied.Results), len(cmds))
 	}
-	// Read your writes: answer once this node has applied the batch too.
-	n.waitApplied(ctx, applied.Index, time.Second)
-	return applied.Results, nil
+	return applied.Results, applied.Index, nil
 }
 
 // appliedBatch is the leader's answer to a forwarded batch.
 type appliedBatch struct {
 	Results []Result `json:"results"`
 	Index   uint64   `json:"index"`
+}
+
+// noteAnswered records that a client was answered with the results of the entry at
+// index: reads on this node (ReadBarrier) wait until it has applied that far, so a
+// client reads its writes on any node without writes waiting for followers.
+func (n *Node) noteAnswered(index uint64) {
+	for {
+		cur := n.answered.Load()
+		if index <= cur || n.answered.CompareAndSwap(cur, index) {
+			return
+		}
+	}
+}
+
+// ReadBarrier waits (at most a second) until this node has applied every write it
+// has answered, so what a client wrote through it can be read from it.
+func (n *Node) ReadBarrier(ctx context.Context) {
+	n.waitApplied(ctx, n.answered.Load(), time.Second)
 }
 
 // waitApplied waits until the state machine has applied index, or for at most max.
@@ -316,7 +310,7 @@ func (n *Node) waitApplied(ctx context.Context, index uint64, max time.Duration)
 // applyLocal commits a batch through this node's raft (it must lead) and returns the
 // results and the batch's log index.
 func (n *Node) applyLocal(batch Command) ([]Result, uint64, error) {
-	data, err := json.Marshal(batch)
+	data, err := EncodeCommand(batch)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -395,7 +389,7 @@ func (r *leaderRun) end() {
 func (n *Node) lead(ctx context.Context) {
 	self := Peer{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr}
 	for ctx.Err() == nil {
-		if _, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: []Command{{Type: CmdAddNode, At: time.Now().UTC(), Node: &self}}}); err == nil {
+		if _, _, err := n.submit(ctx, []Command{{Type: CmdAddNode, At: time.Now().UTC(), Node: &self}}, true); err == nil {
 			break
 		}
 		select {
@@ -408,14 +402,20 @@ func (n *Node) lead(ctx context.Context) {
 	since := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	ticked := true
 	for {
 		changed := n.fsm.Changed()
 		now := time.Now().UTC()
-		var plan []Assignment
+		var placeable bool
 		var expire []JobRef
 		var lost []string
 		n.fsm.Read(func(s *State, _ uint64) {
-			plan = place(s, 2000)
+			// Jobs are placed when an entry is committed; an empty one is enough when
+			// pending jobs could go somewhere (a worker registered or has room again).
+			placeable = len(place(s, nil, 1)) > 0
+			if !ticked {
+				return
+			}
 			for _, j := range s.offered {
 				if !now.Before(j.OfferExpires) {
 					expire = append(expire, JobRef{Job: j.ID, Epoch: j.Epoch})
@@ -431,24 +431,24 @@ func (n *Node) lead(ctx context.Context) {
 		})
 		var cmds []Command
 		if len(lost) > 0 {
+			slices.Sort(lost)
 			cmds = append(cmds, Command{Type: CmdLost, At: now, Lost: lost})
 		}
 		if len(expire) > 0 {
 			cmds = append(cmds, Command{Type: CmdExpire, At: now, Expire: expire})
 		}
-		if len(plan) > 0 {
-			cmds = append(cmds, Command{Type: CmdAssign, At: now, OfferFor: n.cfg.OfferTimeout, Assign: plan})
-		}
-		if len(cmds) > 0 {
-			if _, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: cmds}); err != nil && ctx.Err() == nil {
+		if len(cmds) > 0 || placeable {
+			if _, _, err := n.submit(ctx, cmds, true); err != nil && ctx.Err() == nil {
 				n.log.Warn("leader commands failed", "err", err)
 			}
 		}
+		ticked = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		case <-tick.C:
+			ticked = true
 		}
 	}
 }
@@ -469,7 +469,7 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
 		return err
 	}
-	_, _, err := n.applyLocal(Command{Type: CmdBatch, Batch: []Command{{Type: CmdRemoveNode, At: time.Now().UTC(), Node: &Peer{ID: id}}}})
+	_, _, err := n.submit(ctx, []Command{{Type: CmdRemoveNode, At: time.Now().UTC(), Node: &Peer{ID: id}}}, true)
 	return err
 }
 
@@ -488,7 +488,7 @@ func (n *Node) forwardAdmin(ctx context.Context, path string, body map[string]st
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
@@ -550,4 +550,11 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	w.log.Log(context.Background(), level, line, "component", "raft")
 	return len(p), nil
+}
+
+// drainClose reads a response body to its end before closing it, so its connection
+// is kept for the next request.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxBody))
+	body.Close()
 }

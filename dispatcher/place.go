@@ -6,16 +6,17 @@ import (
 	"slices"
 )
 
-// place chooses workers for up to max pending jobs, oldest first: for each, the
+// place chooses workers for up to max pending jobs, oldest first: the state's and
+// fresh ones (about to be created in the same raft entry). For each, the
 // least-loaded available worker (by share of its capacity in use, then CPU, then id)
 // with room to spare, whose labels match the job's and that has not failed it. It
 // counts its own choices, so one batch does not overfill a worker. Jobs no worker
 // can take stay pending.
-func place(s *State, max int) []Assignment {
-	pending := slices.Collect(maps.Values(s.pending))
-	if len(pending) == 0 {
+func place(s *State, fresh []*Job, max int) []Assignment {
+	if len(s.pending)+len(fresh) == 0 {
 		return nil
 	}
+	pending := slices.AppendSeq(slices.Clip(fresh), maps.Values(s.pending))
 	slices.SortFunc(pending, func(a, b *Job) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})

@@ -50,7 +50,17 @@ type Job struct {
 	// Attempts counts the offers made.
 	Attempts  int       `json:"attempts"`
 	CreatedAt time.Time `json:"created_at"`
+	// OfferedAt is when the last offer was made; StartedAt when the job last started
+	// running (its worker's accept).
+	OfferedAt time.Time `json:"offered_at,omitzero"`
+	StartedAt time.Time `json:"started_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// filed is the state and heldBy the worker the job is filed under in the
+	// State's indexes (pending, offered, held), kept by State.track; neither is part
+	// of the job's record.
+	filed  JobState
+	heldBy string
 }
 
 // WorkerStatus is what a worker says of itself, or lost when its lease ran out.
@@ -102,8 +112,10 @@ type State struct {
 	pending   map[string]*Job
 	offered   map[string]*Job
 	held      map[string]map[string]*Job
-	// heldBy remembers which worker's set a job is in, to move it.
-	heldBy map[string]string
+	// touched, when set, is told of every job that changed with the workers that
+	// held it before and after (either may be empty): the FSM passes it on to the
+	// watchers of those workers. It changes nothing in the state.
+	touched func(job string, workers ...string)
 }
 
 func newState() *State {
@@ -115,40 +127,58 @@ func newState() *State {
 // reindex rebuilds the lookup maps from Jobs (after a restore).
 func (s *State) reindex() {
 	s.byRoom, s.byRequest = map[string]string{}, map[[2]string]string{}
-	s.pending, s.offered, s.held, s.heldBy = map[string]*Job{}, map[string]*Job{}, map[string]map[string]*Job{}, map[string]string{}
+	s.pending, s.offered, s.held = map[string]*Job{}, map[string]*Job{}, map[string]map[string]*Job{}
 	for _, id := range slices.Sorted(maps.Keys(s.Jobs)) {
 		j := s.Jobs[id]
 		s.byRequest[[2]string{j.Room, j.RequestID}] = id
 		if !j.State.Ended() {
 			s.byRoom[j.Room] = id
 		}
+		j.filed, j.heldBy = "", ""
 		s.track(j)
 	}
 }
 
-// track files a job that changed state in the state-and-worker indexes.
+// track files a job that changed state in the state-and-worker indexes, touching
+// only the indexes whose answer changed.
 func (s *State) track(j *Job) {
-	delete(s.pending, j.ID)
-	delete(s.offered, j.ID)
-	if w, ok := s.heldBy[j.ID]; ok {
-		delete(s.held[w], j.ID)
-		if len(s.held[w]) == 0 {
-			delete(s.held, w)
-		}
-		delete(s.heldBy, j.ID)
+	holder := ""
+	if j.State == JobOffered || j.State == JobRunning {
+		holder = j.Worker
 	}
-	switch j.State {
-	case JobPending:
-		s.pending[j.ID] = j
-	case JobOffered:
-		s.offered[j.ID] = j
+	// An accepted offer changes nothing its worker's connection must tell it.
+	if s.touched != nil && !(holder == j.heldBy && j.filed == JobOffered && j.State == JobRunning) {
+		s.touched(j.ID, j.heldBy, j.Worker)
 	}
-	if j.Worker != "" && (j.State == JobOffered || j.State == JobRunning) {
-		if s.held[j.Worker] == nil {
-			s.held[j.Worker] = map[string]*Job{}
+	if j.filed != j.State {
+		switch j.filed {
+		case JobPending:
+			delete(s.pending, j.ID)
+		case JobOffered:
+			delete(s.offered, j.ID)
 		}
-		s.held[j.Worker][j.ID] = j
-		s.heldBy[j.ID] = j.Worker
+		switch j.State {
+		case JobPending:
+			s.pending[j.ID] = j
+		case JobOffered:
+			s.offered[j.ID] = j
+		}
+		j.filed = j.State
+	}
+	if j.heldBy != holder {
+		if w := j.heldBy; w != "" {
+			delete(s.held[w], j.ID)
+			if len(s.held[w]) == 0 {
+				delete(s.held, w)
+			}
+		}
+		if holder != "" {
+			if s.held[holder] == nil {
+				s.held[holder] = map[string]*Job{}
+			}
+			s.held[holder][j.ID] = j
+		}
+		j.heldBy = holder
 	}
 }
 
@@ -158,11 +188,10 @@ func (s *State) load(worker string) int { return len(s.held[worker]) }
 // Held returns the jobs offered to worker or running on it (read under FSM.Read).
 func (s *State) Held(worker string) map[string]*Job { return s.held[worker] }
 
-// copy returns a copy of the job that later changes to the state do not touch.
+// copy returns a copy of the job that later changes to the state do not touch:
+// a job's Labels are never changed in place and Avoid only ever gets a new array.
 func (j *Job) copy() *Job {
 	c := *j
-	c.Labels = maps.Clone(j.Labels)
-	c.Avoid = slices.Clone(j.Avoid)
 	return &c
 }
 

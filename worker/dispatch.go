@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -263,7 +264,7 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(5 * d.cfg.Heartbeat))
 		var m dispatcher.Message
-		if err := ws.ReadJSON(&m); err != nil {
+		if err := readJSON(ws, &m); err != nil {
 			return true, err
 		}
 		switch m.Type {
@@ -327,8 +328,12 @@ func (d *Dispatched) send(m dispatcher.Message) {
 	}
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
+	data, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
 	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.WriteJSON(m); err != nil && m.Type == dispatcher.MsgFinish {
+	if err := ws.WriteMessage(websocket.TextMessage, data); err != nil && m.Type == dispatcher.MsgFinish {
 		d.mu.Lock()
 		d.finished = append(d.finished, m)
 		d.mu.Unlock()
@@ -433,6 +438,16 @@ func (d *Dispatched) closeConn() {
 		d.writeMu.Unlock()
 		ws.Close()
 	}
+}
+
+// readJSON reads one message into v (cheaper than Conn.ReadJSON, which makes a
+// decoder per message).
+func readJSON(ws *websocket.Conn, v any) error {
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
 }
 
 func truncate(s string, n int) string {

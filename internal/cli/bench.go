@@ -21,7 +21,7 @@ import (
 	"github.com/attendant/attendant/worker"
 )
 
-const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench dispatch [--nodes 3] [--workers 20] [--jobs 5000] [--kills 20] [--out FILE.json] | attendant bench retrieval [--chunks 100000] [--dims 384] [--entities 10] [--queries 1000] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
+const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench dispatch [--nodes 3] [--workers 20] [--jobs 5000] [--kills 20] [--clients 64] [--batch 100] [--batch-clients 4] [--rate 5000] [--out FILE.json] | attendant bench retrieval [--chunks 100000] [--dims 384] [--entities 10] [--queries 1000] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "retrieval" {
@@ -233,13 +233,19 @@ func runBenchDispatch(ctx context.Context, e *env, args []string) error {
 	workers := fs.Int("workers", 20, "simulated workers (no media)")
 	jobs := fs.Int("jobs", 5000, "jobs to create")
 	kills := fs.Int("kills", 20, "leader SIGKILLs to time failover over")
+	clients := fs.Int("clients", 64, "concurrent callers creating one job per request (the single phase)")
+	batch := fs.Int("batch", 100, "jobs per request in the batched phase")
+	batchClients := fs.Int("batch-clients", 4, "concurrent callers in the batched phase")
+	rate := fs.Float64("rate", 5000, "jobs per second offered in the at-rate phase (one batch request every 10 ms); 0 skips it")
 	out := fs.String("out", "", "write the report as JSON to this file")
+	profile := fs.String("profile", "", "write CPU profiles of every node and of the benchmark, taken while jobs are created, into this folder")
 	o := config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *nodes < 1 || *nodes > 7 || *workers < 1 || *workers > 1000 || *jobs < 1 || *jobs > 1000000 || *kills < 0 || (*kills > 0 && *nodes < 3) {
-		return fmt.Errorf("%w: --nodes 1..7, --workers 1..1000, --jobs 1..1000000, --kills needs at least 3 nodes", errUsage)
+	if *nodes < 1 || *nodes > 7 || *workers < 1 || *workers > 1000 || *jobs < 1 || *jobs > 1000000 || *kills < 0 || (*kills > 0 && *nodes < 3) ||
+		*clients < 1 || *clients > 1024 || *batch < 1 || *batch > 1000 || *batchClients < 1 || *batchClients > 64 || *rate < 0 || *rate > 100000 {
+		return fmt.Errorf("%w: --nodes 1..7, --workers 1..1000, --jobs 1..1000000, --kills needs at least 3 nodes, --clients 1..1024, --batch 1..1000, --batch-clients 1..64, --rate 0..100000", errUsage)
 	}
 	_, log, err := finishConfig(e, o)
 	if err != nil {
@@ -254,7 +260,8 @@ func runBenchDispatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rep, err := bench.Dispatch(ctx, bench.DispatchOptions{Nodes: *nodes, Workers: *workers, Jobs: *jobs, Kills: *kills,
-		Binary: bin, Dir: dir, Logger: log})
+		Clients: *clients, Batch: *batch, BatchClients: *batchClients, Rate: *rate,
+		Binary: bin, Dir: dir, Profile: *profile, Logger: log})
 	if err != nil {
 		return fmt.Errorf("%w (the nodes' data and logs are kept in %s)", err, dir)
 	}
