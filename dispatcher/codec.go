@@ -198,6 +198,10 @@ func (e *encoder) command(c Command, depth int) {
 		for _, s := range r.Sessions {
 			e.ref(s)
 		}
+		e.uint(uint64(len(r.Finished)))
+		for _, f := range r.Finished {
+			e.ref(f)
+		}
 	}
 	if c.Heartbeats != nil {
 		e.uint(uint64(len(c.Heartbeats)))
@@ -410,6 +414,12 @@ func (d *decoder) command(depth int) Command {
 			r.Sessions = make([]JobRef, n)
 			for i := range n {
 				r.Sessions[i] = d.ref()
+			}
+		}
+		if n := d.count(); n > 0 {
+			r.Finished = make([]JobRef, n)
+			for i := range n {
+				r.Finished[i] = d.ref()
 			}
 		}
 		c.Register = r

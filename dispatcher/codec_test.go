@@ -23,7 +23,7 @@ func sampleCommands() []Command {
 		{Type: CmdExpire, At: at, Expire: []JobRef{ref, {Job: "j2", Epoch: 9}}},
 		{Type: CmdRegister, At: at, Register: &Register{Worker: Worker{ID: "w1", Capacity: 25, Labels: map[string]string{"lang": "en"},
 			Version: "v1.2.3", Status: WorkerDraining, Node: "n2", Active: 3, CPU: 0.375, LastSeen: at},
-			Sessions: []JobRef{{Job: "j1", Epoch: 42}}}},
+			Sessions: []JobRef{{Job: "j1", Epoch: 42}}, Finished: []JobRef{{Job: "j0", Epoch: 40, Failed: true, Reason: "LiveKit refused the token"}}}},
 		{Type: CmdHeartbeats, At: at, Heartbeats: []Heartbeat{{Worker: "w1", Node: "n1", Active: 4, CPU: 1.5, Status: WorkerFull}}},
 		{Type: CmdLost, At: at, Lost: []string{"w1", "w2"}},
 		{Type: CmdAddNode, At: at, Node: &Peer{ID: "n1", RaftAddr: "127.0.0.1:7400", HTTPAddr: "127.0.0.1:7480"}},

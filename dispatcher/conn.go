@@ -45,7 +45,7 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := n.Propose(ctx, Command{Type: CmdRegister, At: time.Now().UTC(), Register: &Register{
 		Worker:   Worker{ID: wi.ID, Capacity: wi.Capacity, Labels: wi.Labels, Version: wi.Version, Status: wi.Status, Node: n.cfg.ID},
-		Sessions: reg.Sessions}})
+		Sessions: reg.Sessions, Finished: reg.Finished}})
 	if err == nil {
 		err = res.Error()
 	}
@@ -266,6 +266,12 @@ func (c *workerConn) answer(m Message, res Result, err error) {
 		err = res.Error()
 	}
 	switch {
+	case m.Type == MsgFinish && (err == nil || errors.Is(err, ErrFenced) || errors.Is(err, ErrUnknownJob)):
+		// Committed, or moot (the job had moved or ended): the worker can forget it.
+		c.mu.Lock()
+		delete(c.held, m.Job)
+		c.mu.Unlock()
+		c.send(Message{Type: MsgFinished, Job: m.Job, Epoch: m.Epoch})
 	case errors.Is(err, ErrFenced), errors.Is(err, ErrUnknownJob):
 		c.mu.Lock()
 		delete(c.held, m.Job)
@@ -283,7 +289,7 @@ func (c *workerConn) answer(m Message, res Result, err error) {
 		c.stop()
 	case m.Type == MsgHeartbeat:
 		c.send(Message{Type: MsgRenewed, Seq: m.Seq})
-	case m.Type == MsgRefuse || m.Type == MsgFinish:
+	case m.Type == MsgRefuse:
 		c.mu.Lock()
 		delete(c.held, m.Job)
 		c.mu.Unlock()

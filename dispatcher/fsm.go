@@ -73,10 +73,12 @@ type JobRef struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Register records a worker (again, after a reconnect) with the sessions it runs.
+// Register records a worker (again, after a reconnect) with the sessions it runs
+// and those that ended while it could not have their finish acknowledged.
 type Register struct {
 	Worker   Worker   `json:"worker"`
 	Sessions []JobRef `json:"sessions,omitempty"`
+	Finished []JobRef `json:"finished,omitempty"`
 }
 
 // Heartbeat is a worker's load and status.
@@ -456,6 +458,17 @@ func (s *State) register(c Command) Result {
 	}
 	s.Workers[w.ID] = &w
 	var r Result
+	// Sessions that ended while the worker was cut off end their jobs first, so
+	// they are not taken for jobs it lost and run again.
+	for _, ref := range reg.Finished {
+		if j := s.Jobs[ref.Job]; j != nil && j.Worker == w.ID && j.Epoch == ref.Epoch && !j.State.Ended() && j.State != JobPending {
+			state := JobCompleted
+			if ref.Failed {
+				state = JobFailed
+			}
+			s.end(j, state, c.At, ref.Reason)
+		}
+	}
 	held := map[string]bool{}
 	for _, ref := range reg.Sessions {
 		j := s.Jobs[ref.Job]

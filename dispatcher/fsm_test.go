@@ -158,6 +158,23 @@ func TestRegisterReconciles(t *testing.T) {
 	if j := job(l.f, "j1"); j.State != JobPending {
 		t.Errorf("unreported session %+v; want pending", j)
 	}
+	// A session that ended while its finish could not be acknowledged is reported
+	// with the registration: its job ends rather than going back to pending; an end
+	// at an old epoch changes nothing.
+	l.apply(t, create("j2", "room-2", "r"))
+	l.apply(t, Command{Type: CmdAssign, At: at(3), OfferFor: time.Minute, Assign: []Assignment{{Job: "j2", Worker: "w1"}}})
+	e2 := job(l.f, "j2").Epoch
+	l.apply(t, Command{Type: CmdAccept, At: at(3), Job: &JobRef{Job: "j2", Worker: "w1", Epoch: e2}})
+	l.apply(t, Command{Type: CmdRegister, At: at(4), Register: &Register{Worker: Worker{ID: "w1", Capacity: 4},
+		Sessions: []JobRef{{Job: "j0", Epoch: e}},
+		Finished: []JobRef{{Job: "j2", Epoch: e2, Failed: true, Reason: "LiveKit refused the token"}, {Job: "j1", Epoch: e}}}})
+	if j := job(l.f, "j2"); j.State != JobFailed || j.Reason != "LiveKit refused the token" {
+		t.Errorf("session reported finished at registration %+v; want failed with its reason", j)
+	}
+	if j := job(l.f, "j1"); j.State != JobPending {
+		t.Errorf("a finish for a job already sent back %+v; want it still pending", j)
+	}
+	checkIndexes(t, l.f)
 }
 
 // The same log gives the same state byte for byte, and a snapshot restores it.

@@ -14,7 +14,8 @@ import (
 //
 // Worker → node:
 //
-//	{"type":"register","worker":{"id","capacity","labels","version","status"},"sessions":[{"job","epoch"}]}
+//	{"type":"register","worker":{"id","capacity","labels","version","status"},"sessions":[{"job","epoch"}],
+//	 "finished":[{"job","epoch","failed","reason"}]}   sessions that ended while no finish was acknowledged
 //	{"type":"heartbeat","seq":N,"active":N,"cpu":0.3,"status":"available|full|draining"}
 //	{"type":"accept","job":ID,"epoch":E}
 //	{"type":"refuse","job":ID,"epoch":E,"reason":"..."}
@@ -25,6 +26,7 @@ import (
 //	{"type":"registered","leave":[{"job","epoch"}]}   sessions to leave at once
 //	{"type":"offer","job":ID,"room":R,"epoch":E,"labels":{...}}
 //	{"type":"confirm","job":ID,"epoch":E}              the accept is committed: join the room now
+//	{"type":"finished","job":ID,"epoch":E}             the finish is committed (or was moot): forget it
 //	{"type":"renewed","seq":N}                           heartbeat N is committed: the lease runs from when it was sent
 //	{"type":"leave","job":ID,"epoch":E,"reason":"..."} the job ended or moved: stop its session
 //	{"type":"error","error":"..."}
@@ -32,6 +34,7 @@ type Message struct {
 	Type     string            `json:"type"`
 	Worker   *WorkerInfo       `json:"worker,omitempty"`
 	Sessions []JobRef          `json:"sessions,omitempty"`
+	Finished []JobRef          `json:"finished,omitempty"`
 	Active   int               `json:"active,omitempty"`
 	CPU      float64           `json:"cpu,omitempty"`
 	Status   WorkerStatus      `json:"status,omitempty"`
@@ -66,6 +69,7 @@ const (
 	MsgOffer      = "offer"
 	MsgLeave      = "leave"
 	MsgConfirm    = "confirm"
+	MsgFinished   = "finished"
 	MsgRenewed    = "renewed"
 	MsgError      = "error"
 )
@@ -123,6 +127,14 @@ func DecodeWorkerMessage(data []byte) (Message, error) {
 		for _, s := range m.Sessions {
 			if !roomRE.MatchString(s.Job) || s.Epoch == 0 {
 				return bad("a session needs a job id and an epoch")
+			}
+		}
+		if len(m.Finished) > maxSessions {
+			return bad("%d finished sessions; at most %d", len(m.Finished), maxSessions)
+		}
+		for _, f := range m.Finished {
+			if !roomRE.MatchString(f.Job) || f.Epoch == 0 || len(f.Reason) > maxReason {
+				return bad("a finished session needs a job id, an epoch and a reason of at most %d bytes", maxReason)
 			}
 		}
 	case MsgHeartbeat:

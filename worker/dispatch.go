@@ -51,8 +51,10 @@ type Dispatched struct {
 
 	mu       sync.Mutex
 	sessions map[string]*dispatchedSession
-	// finished holds ends not yet reported (the connection was down).
-	finished []dispatcher.Message
+	// unacked holds the ends of sessions the dispatcher has not acknowledged yet:
+	// they are sent again with the next registration, so a finish lost with a
+	// connection or a leader does not send the room's job back to pending.
+	unacked map[string]dispatcher.JobRef
 	conn     *websocket.Conn
 	writeMu  sync.Mutex
 	draining bool
@@ -92,7 +94,7 @@ func NewDispatched(cfg DispatchConfig, runner RoomRunner, log *slog.Logger) (*Di
 		return nil, errors.New("worker: the heartbeat must be well under half the lease")
 	}
 	return &Dispatched{cfg: cfg, runner: runner, log: log.With("worker", cfg.ID), sessions: map[string]*dispatchedSession{},
-		sent: map[uint64]time.Time{}}, nil
+		unacked: map[string]dispatcher.JobRef{}, sent: map[uint64]time.Time{}}, nil
 }
 
 // Drain takes no new jobs; Run returns once the sessions have ended.
@@ -174,10 +176,11 @@ func (d *Dispatched) fence(ctx context.Context) {
 	}
 }
 
+// drained: draining, every session over and its end acknowledged.
 func (d *Dispatched) drained() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.draining && len(d.sessions) == 0
+	return d.draining && len(d.sessions) == 0 && len(d.unacked) == 0
 }
 
 // connect runs one connection to node; it reports whether it got registered.
@@ -211,6 +214,9 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 			reg.Sessions = append(reg.Sessions, dispatcher.JobRef{Job: job, Epoch: s.epoch})
 		}
 	}
+	for _, f := range d.unacked {
+		reg.Finished = append(reg.Finished, f)
+	}
 	d.mu.Unlock()
 	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if err := ws.WriteJSON(reg); err != nil {
@@ -231,15 +237,23 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	d.conn = ws
 	d.renewedAt = time.Now() // registering renewed the lease
 	d.sent = map[uint64]time.Time{}
-	unsent := d.finished
-	d.finished = nil
+	// The registration committed the ends it carried.
+	for _, f := range reg.Finished {
+		if d.unacked[f.Job].Epoch == f.Epoch {
+			delete(d.unacked, f.Job)
+		}
+	}
+	var unsent []dispatcher.Message
+	for _, f := range d.unacked {
+		unsent = append(unsent, dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason})
+	}
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		d.conn = nil
 		d.mu.Unlock()
 	}()
-	d.log.Info("connected to the dispatcher", "node", node, "sessions", len(reg.Sessions), "leave", len(first.Leave))
+	d.log.Info("connected to the dispatcher", "node", node, "sessions", len(reg.Sessions), "finished", len(reg.Finished), "leave", len(first.Leave))
 	for _, m := range unsent {
 		d.send(m)
 	}
@@ -287,6 +301,12 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 			d.mu.Unlock()
 		case dispatcher.MsgLeave:
 			d.leave(m.Job, m.Epoch, m.Reason)
+		case dispatcher.MsgFinished:
+			d.mu.Lock()
+			if d.unacked[m.Job].Epoch == m.Epoch {
+				delete(d.unacked, m.Job)
+			}
+			d.mu.Unlock()
 		case dispatcher.MsgError:
 			d.log.Warn("dispatcher reported an error", "job", m.Job, "err", m.Error)
 		}
@@ -314,14 +334,10 @@ func (d *Dispatched) heartbeat() dispatcher.Message {
 	return dispatcher.Message{Type: dispatcher.MsgHeartbeat, Seq: d.seq, Active: len(d.sessions), CPU: processCPU(), Status: d.statusLocked()}
 }
 
-// send writes m on the current connection; an end of session that cannot be sent
-// now is kept for the next one.
+// send writes m on the current connection, if there is one.
 func (d *Dispatched) send(m dispatcher.Message) {
 	d.mu.Lock()
 	ws := d.conn
-	if ws == nil && m.Type == dispatcher.MsgFinish {
-		d.finished = append(d.finished, m)
-	}
 	d.mu.Unlock()
 	if ws == nil {
 		return
@@ -333,11 +349,7 @@ func (d *Dispatched) send(m dispatcher.Message) {
 		return
 	}
 	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.WriteMessage(websocket.TextMessage, data); err != nil && m.Type == dispatcher.MsgFinish {
-		d.mu.Lock()
-		d.finished = append(d.finished, m)
-		d.mu.Unlock()
-	}
+	_ = ws.WriteMessage(websocket.TextMessage, data)
 }
 
 // offer starts a session for an offered job and accepts it, or refuses when the
@@ -393,12 +405,17 @@ func (d *Dispatched) confirm(ctx context.Context, m dispatcher.Message) {
 		if left || ctx.Err() != nil {
 			log.Info("session left", "err", err)
 		} else {
-			fin := dispatcher.Message{Type: dispatcher.MsgFinish, Job: m.Job, Epoch: m.Epoch}
+			fin := dispatcher.JobRef{Job: m.Job, Epoch: m.Epoch}
 			if err != nil {
 				fin.Failed, fin.Reason = true, truncate(err.Error(), 400)
 			}
 			log.Info("session ended", "err", err)
-			d.send(fin)
+			// Kept until acknowledged, before the session is forgotten: a
+			// registration in between carries it.
+			d.mu.Lock()
+			d.unacked[m.Job] = fin
+			d.mu.Unlock()
+			d.send(dispatcher.Message{Type: dispatcher.MsgFinish, Job: fin.Job, Epoch: fin.Epoch, Failed: fin.Failed, Reason: fin.Reason})
 		}
 		d.mu.Lock()
 		if d.sessions[m.Job] == s {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,13 +73,17 @@ func startDispatcher(t *testing.T) (*dispatcher.Node, string) {
 
 // startDispatcherServer also returns the HTTP server, to cut workers off.
 func startDispatcherServer(t *testing.T) (*dispatcher.Node, string, *http.Server) {
+	return startDispatcherLease(t, time.Second)
+}
+
+func startDispatcherLease(t *testing.T, lease time.Duration) (*dispatcher.Node, string, *http.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: "n0", RaftAddr: "127.0.0.1:0", HTTPAddr: ln.Addr().String(),
-		DataDir: t.TempDir(), Bootstrap: true, Secret: dispatchSecret, Lease: time.Second, OfferTimeout: time.Second})
+		DataDir: t.TempDir(), Bootstrap: true, Secret: dispatchSecret, Lease: lease, OfferTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,5 +233,120 @@ func TestDispatchedWorkerFencesItself(t *testing.T) {
 	waitRoom(t, rooms.stopped, "room-a")
 	if took := time.Since(cut); took >= lease {
 		t.Errorf("the session stopped %s after the cut; want before the %s lease ran out", took, lease)
+	}
+}
+
+// proxy forwards TCP connections to a target; cut closes them all and refuses new
+// ones until restore.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	down   bool
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+// A session that ends while the worker is cut off from the dispatcher is reported
+// when it registers again: the job completes, and the room is not given an
+// assistant again.
+func TestFinishSurvivesACutConnection(t *testing.T) {
+	_, addr, _ := startDispatcherLease(t, 3*time.Second)
+	px := startProxy(t, addr)
+	rooms := newFakeRooms()
+	d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{px.addr()}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
+		Heartbeat: 200 * time.Millisecond, Lease: 3 * time.Second, ReconnectMax: 100 * time.Millisecond}, rooms, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	var f dispatcher.Job
+	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-f", RequestID: "1"}, &f)
+	waitRoom(t, rooms.started, "room-f")
+	deadline := time.Now().Add(5 * time.Second)
+	for jobOf(t, addr, f.ID).State != dispatcher.JobRunning {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %+v; want running", jobOf(t, addr, f.ID))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Cut off, the session ends: its finish cannot reach the dispatcher.
+	px.cut()
+	rooms.end("room-f", nil)
+	time.Sleep(300 * time.Millisecond)
+	if j := jobOf(t, addr, f.ID); j.State != dispatcher.JobRunning {
+		t.Fatalf("job %+v while its worker is cut off; want still running", j)
+	}
+	px.restore()
+	deadline = time.Now().Add(5 * time.Second)
+	for j := jobOf(t, addr, f.ID); j.State != dispatcher.JobCompleted; j = jobOf(t, addr, f.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %+v after the worker came back; want completed", j)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if j := jobOf(t, addr, f.ID); j.Attempts != 1 {
+		t.Errorf("job offered %d times; want once", j.Attempts)
+	}
+	select {
+	case room := <-rooms.started:
+		t.Errorf("room %s started again after its session ended", room)
+	case <-time.After(500 * time.Millisecond):
 	}
 }

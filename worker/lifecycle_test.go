@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -120,5 +121,48 @@ func TestHundredSessionsLeaveNothingBehind(t *testing.T) {
 	}
 	if n := histCount(metrics.STTSeconds); n == 0 {
 		t.Error("no turn was transcribed; want the voice path exercised")
+	}
+}
+
+// A second session joining the room with the assistant's identity (the dispatcher
+// gave the room to another worker) sends the first one away for good: it returns
+// ErrReplaced instead of joining again, and the room keeps one assistant.
+func TestReplacedSessionDoesNotRejoin(t *testing.T) {
+	r := startVoiceRig(t, "Hello.", "Hello?")
+	synth, err := tts.NewEspeak(tts.DefaultEspeakConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := worker.NewMetrics(prometheus.NewRegistry())
+	run := func() (*worker.Worker, context.CancelFunc, chan error) {
+		w, err := worker.New(r.config(), synth, metrics, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		waitFor(t, 20*time.Second, "a session to join", func() bool { return w.Ready(ctx) == nil })
+		return w, cancel, done
+	}
+	_, cancelOld, oldDone := run()
+	defer cancelOld()
+	newer, cancelNew, newDone := run()
+	defer func() { cancelNew(); <-newDone }()
+	select {
+	case err := <-oldDone:
+		if !errors.Is(err, worker.ErrReplaced) {
+			t.Fatalf("the replaced session returned %v; want ErrReplaced", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first session is still running after another joined with its identity")
+	}
+	// The newer session stays in the room: the old one did not come back and send it away.
+	time.Sleep(2 * time.Second)
+	if err := newer.Ready(context.Background()); err != nil {
+		t.Errorf("the newer session: %v; want still in the room", err)
+	}
+	if n := testutil.ToFloat64(metrics.Rejoins.WithLabelValues(r.room)); n != 0 {
+		t.Errorf("%v rejoins; want none", n)
 	}
 }

@@ -225,6 +225,9 @@ func (s *session) run(ctx context.Context, joined func(time.Duration)) error {
 		case <-ctx.Done():
 			return nil
 		case reason := <-s.lost:
+			if reason == string(lksdk.DuplicateIdentity) {
+				return ErrReplaced
+			}
 			return fmt.Errorf("%w: %s", ErrDisconnected, reason)
 		case now := <-check.C:
 			if room.ConnectionState() == lksdk.ConnectionStateConnected {

@@ -79,7 +79,9 @@ func (w *Worker) Ready(context.Context) error {
 	return nil
 }
 
-// Run stays in the room until ctx ends, then leaves cleanly and returns nil.
+// Run stays in the room until ctx ends, then leaves cleanly and returns nil. It
+// returns ErrReplaced, without joining again, when another session joins the room
+// with the same identity.
 func (w *Worker) Run(ctx context.Context) error {
 	w.metrics.ActiveSessions.Inc()
 	defer w.metrics.ActiveSessions.Dec()
@@ -101,6 +103,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			w.log.Info("left room")
 			return nil
+		}
+		if errors.Is(err, ErrReplaced) {
+			w.log.Warn("another session took the room; not joining again", "err", err)
+			return err
 		}
 		if time.Since(started) > 30*time.Second {
 			backoff = 100 * time.Millisecond
