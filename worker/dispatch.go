@@ -54,7 +54,7 @@ type Dispatched struct {
 	// unacked holds the ends of sessions the dispatcher has not acknowledged yet:
 	// they are sent again with the next registration, so a finish lost with a
 	// connection or a leader does not send the room's job back to pending.
-	unacked map[string]dispatcher.JobRef
+	unacked  map[string]dispatcher.JobRef
 	conn     *websocket.Conn
 	writeMu  sync.Mutex
 	draining bool
