@@ -31,12 +31,26 @@ func startNode(t *testing.T, id, dir string, bootstrap bool) *testNode {
 // startNodeAt starts a node whose raft transport listens at raftAddr.
 func startNodeAt(t *testing.T, id, dir, raftAddr string, bootstrap bool) *testNode {
 	t.Helper()
+	return startNodeWith(t, NodeConfig{ID: id, RaftAddr: raftAddr, DataDir: dir, Bootstrap: bootstrap})
+}
+
+// startNodeWith starts a node from cfg, with the test's secret, a 1 s lease and
+// offer timeout unless cfg sets them, and its HTTP API on a free port.
+func startNodeWith(t *testing.T, cfg NodeConfig) *testNode {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := OpenNode(NodeConfig{ID: id, RaftAddr: raftAddr, HTTPAddr: ln.Addr().String(), DataDir: dir,
-		Bootstrap: bootstrap, Secret: secret, Lease: time.Second, OfferTimeout: time.Second})
+	cfg.HTTPAddr, cfg.Secret = ln.Addr().String(), secret
+	if cfg.Lease == 0 {
+		cfg.Lease = time.Second
+	}
+	if cfg.OfferTimeout == 0 {
+		cfg.OfferTimeout = time.Second
+	}
+	id, dir := cfg.ID, cfg.DataDir
+	n, err := OpenNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +244,134 @@ func TestThreeNodeCluster(t *testing.T) {
 		back.FSM().Read(func(s *State, _ uint64) { n = len(s.Jobs) })
 		return n == 21
 	})
+}
+
+// startCluster starts three nodes from cfg (IDs, folders and addresses filled in)
+// and waits until every one knows the leader and all three members.
+func startCluster(t *testing.T, cfg NodeConfig) []*testNode {
+	t.Helper()
+	base := t.TempDir()
+	nodes := make([]*testNode, 3)
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			if n != nil {
+				n.stop()
+			}
+		}
+	})
+	for i := range nodes {
+		c := cfg
+		c.ID, c.DataDir, c.RaftAddr, c.Bootstrap = fmt.Sprint("n", i), filepath.Join(base, fmt.Sprint("n", i)), "127.0.0.1:0", i == 0
+		nodes[i] = startNodeWith(t, c)
+		if i == 0 {
+			waitFor(t, "n0 to lead", 10*time.Second, func() bool { return leaderOf(nodes[:1]) != nil && nodes[0].Status().Members[0].HTTPAddr != "" })
+			continue
+		}
+		if code := nodes[0].call(t, "POST", "/v1/cluster/join", map[string]string{"id": nodes[i].id, "raft_addr": nodes[i].RaftAddr()}, nil); code != 200 {
+			t.Fatalf("join n%d: %d", i, code)
+		}
+	}
+	waitFor(t, "three members everywhere", 10*time.Second, func() bool {
+		for _, n := range nodes {
+			if len(n.Status().Members) != 3 || n.Status().Leader == "" {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+// stateBytes is a node's state as its snapshot would hold it.
+func stateBytes(t *testing.T, n *testNode) []byte {
+	t.Helper()
+	var data []byte
+	n.FSM().Read(func(s *State, _ uint64) { data = mustJSON(t, s) })
+	return data
+}
+
+// A follower stopped while the cluster goes on, and whose missing entries have been
+// compacted away behind a snapshot, catches up from the snapshot when it comes back
+// and ends with the same state as the leader.
+func TestFollowerCatchesUpFromSnapshot(t *testing.T) {
+	nodes := startCluster(t, NodeConfig{TrailingLogs: 4})
+	leader := leaderOf(nodes)
+	var follower *testNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+	create := func(from, to int) {
+		for i := from; i < to; i++ {
+			if code := leader.call(t, "POST", "/v1/jobs", CreateRequest{Room: fmt.Sprint("room-", i), RequestID: "r"}, nil); code != 201 {
+				t.Fatalf("create room-%d: %d", i, code)
+			}
+		}
+	}
+	create(0, 10)
+	waitFor(t, "the follower to have the first jobs", 5*time.Second, func() bool {
+		var n int
+		follower.FSM().Read(func(s *State, _ uint64) { n = len(s.Jobs) })
+		return n == 10
+	})
+	follower.stop()
+	create(10, 40)
+	// Cancel a few, so the snapshot holds ended jobs as well.
+	var jobs []Job
+	leader.call(t, "GET", "/v1/jobs", nil, &jobs)
+	for _, j := range jobs[:5] {
+		leader.call(t, "DELETE", "/v1/jobs/"+j.ID, nil, nil)
+	}
+	if err := leader.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	first, err := leader.store.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var behind uint64
+	follower.FSM().Read(func(_ *State, applied uint64) { behind = applied })
+	if first <= behind+1 {
+		t.Fatalf("the leader's log starts at %d and the follower applied %d: it could catch up from the log", first, behind)
+	}
+
+	back := startNodeAt(t, follower.id, follower.dir, follower.RaftAddr(), false)
+	defer back.stop()
+	waitFor(t, "the follower to catch up", 10*time.Second, func() bool {
+		return string(stateBytes(t, back)) == string(stateBytes(t, leader))
+	})
+	if got := back.raft.Stats()["last_snapshot_index"]; got == "0" {
+		t.Errorf("the follower caught up without installing a snapshot (last_snapshot_index %s)", got)
+	}
+	// It takes part again: a write through it is applied everywhere.
+	if code := back.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-after", RequestID: "r"}, nil); code != 201 {
+		t.Fatalf("create through the follower: %d", code)
+	}
+	waitFor(t, "the same state on every node", 5*time.Second, func() bool {
+		return string(stateBytes(t, back)) == string(stateBytes(t, leader))
+	})
+}
+
+// Ended jobs are pruned after the retention: reading them says so, and the same
+// room and request make a new job; running jobs stay.
+func TestLeaderPrunesEndedJobs(t *testing.T) {
+	tn := startNodeWith(t, NodeConfig{ID: "n0", DataDir: filepath.Join(t.TempDir(), "n0"), RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		Retention: 300 * time.Millisecond})
+	defer tn.stop()
+	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" })
+	var ended, open Job
+	tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-ended", RequestID: "r"}, &ended)
+	tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-open", RequestID: "r"}, &open)
+	if code := tn.call(t, "DELETE", "/v1/jobs/"+ended.ID, nil, nil); code != 200 {
+		t.Fatalf("cancel: %d", code)
+	}
+	waitFor(t, "the ended job pruned", 5*time.Second, func() bool { return tn.call(t, "GET", "/v1/jobs/"+ended.ID, nil, nil) == 404 })
+	if code := tn.call(t, "GET", "/v1/jobs/"+open.ID, nil, nil); code != 200 {
+		t.Errorf("the pending job: %d; want kept", code)
+	}
+	var again Job
+	if code := tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-ended", RequestID: "r"}, &again); code != 201 || again.ID == ended.ID {
+		t.Errorf("create after pruning: %d %+v; want a new job", code, again)
+	}
 }

@@ -21,7 +21,7 @@ import (
 //
 //	type (byte) · at (time) · presence bits (uvarint) · the present fields in the
 //	order of the bits: create, assign, offer_for, job, expire, register,
-//	heartbeats, lost, node, batch
+//	heartbeats, lost, node, prune_jobs, prune_workers, batch
 const codecVersion = 1
 
 // ErrBadEncoding wraps every reason an encoded command is refused.
@@ -29,7 +29,7 @@ var ErrBadEncoding = errors.New("dispatcher: bad command encoding")
 
 var (
 	typeCodes = []string{"", CmdCreate, CmdAssign, CmdAccept, CmdRefuse, CmdFinish, CmdCancel, CmdExpire,
-		CmdRegister, CmdHeartbeats, CmdLost, CmdAddNode, CmdRemoveNode, CmdBatch}
+		CmdRegister, CmdHeartbeats, CmdLost, CmdAddNode, CmdRemoveNode, CmdBatch, CmdPrune}
 	typeByName = func() map[string]byte {
 		m := map[string]byte{}
 		for i, t := range typeCodes {
@@ -52,6 +52,9 @@ const (
 	hasLost
 	hasNode
 	hasBatch
+	hasPruneJobs
+	hasPruneWorkers
+	allFields = 1<<iota - 1
 )
 
 // EncodeCommand returns c's binary form. It fails only for a type or a worker
@@ -97,6 +100,13 @@ type encoder struct {
 func (e *encoder) uint(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) int(v int64)     { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) str(s string)    { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+
+func (e *encoder) strs(list []string) {
+	e.uint(uint64(len(list)))
+	for _, s := range list {
+		e.str(s)
+	}
+}
 func (e *encoder) float(v float64) { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
 
 func (e *encoder) bool(v bool) {
@@ -152,7 +162,7 @@ func (e *encoder) command(c Command, depth int) {
 	e.time(c.At)
 	var bits uint64
 	for bit, present := range []bool{c.Create != nil, c.Assign != nil, c.OfferFor != 0, c.Job != nil, c.Expire != nil,
-		c.Register != nil, c.Heartbeats != nil, c.Lost != nil, c.Node != nil, c.Batch != nil} {
+		c.Register != nil, c.Heartbeats != nil, c.Lost != nil, c.Node != nil, c.Batch != nil, c.PruneJobs != nil, c.PruneWorkers != nil} {
 		if present {
 			bits |= 1 << bit
 		}
@@ -214,15 +224,18 @@ func (e *encoder) command(c Command, depth int) {
 		}
 	}
 	if c.Lost != nil {
-		e.uint(uint64(len(c.Lost)))
-		for _, id := range c.Lost {
-			e.str(id)
-		}
+		e.strs(c.Lost)
 	}
 	if p := c.Node; p != nil {
 		e.str(p.ID)
 		e.str(p.RaftAddr)
 		e.str(p.HTTPAddr)
+	}
+	if c.PruneJobs != nil {
+		e.strs(c.PruneJobs)
+	}
+	if c.PruneWorkers != nil {
+		e.strs(c.PruneWorkers)
 	}
 	if c.Batch != nil {
 		if depth > 0 && e.err == nil {
@@ -299,6 +312,15 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+func (d *decoder) strs() []string {
+	n := d.count()
+	list := make([]string, n)
+	for i := range n {
+		list[i] = d.str()
+	}
+	return list
 }
 
 func (d *decoder) float() float64 {
@@ -378,7 +400,7 @@ func (d *decoder) command(depth int) Command {
 	c.Type = typeCodes[code]
 	c.At = d.time()
 	bits := d.uint()
-	if bits >= 1<<10 {
+	if bits&^allFields != 0 {
 		d.fail("unknown fields %#x", bits)
 		return c
 	}
@@ -432,14 +454,16 @@ func (d *decoder) command(depth int) Command {
 		}
 	}
 	if bits&hasLost != 0 {
-		n := d.count()
-		c.Lost = make([]string, n)
-		for i := range n {
-			c.Lost[i] = d.str()
-		}
+		c.Lost = d.strs()
 	}
 	if bits&hasNode != 0 {
 		c.Node = &Peer{ID: d.str(), RaftAddr: d.str(), HTTPAddr: d.str()}
+	}
+	if bits&hasPruneJobs != 0 {
+		c.PruneJobs = d.strs()
+	}
+	if bits&hasPruneWorkers != 0 {
+		c.PruneWorkers = d.strs()
 	}
 	if bits&hasBatch != 0 {
 		if depth > 0 {

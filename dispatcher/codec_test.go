@@ -28,6 +28,7 @@ func sampleCommands() []Command {
 		{Type: CmdLost, At: at, Lost: []string{"w1", "w2"}},
 		{Type: CmdAddNode, At: at, Node: &Peer{ID: "n1", RaftAddr: "127.0.0.1:7400", HTTPAddr: "127.0.0.1:7480"}},
 		{Type: CmdRemoveNode, At: at, Node: &Peer{ID: "n3"}},
+		{Type: CmdPrune, At: at, PruneJobs: []string{"j1", "j2"}, PruneWorkers: []string{"w9"}},
 		{Type: CmdBatch, Batch: []Command{{Type: CmdLost, At: at, Lost: []string{"w9"}}, {Type: CmdAddNode, Node: &Peer{ID: "n4"}}}},
 	}
 }
@@ -70,7 +71,7 @@ func TestCodecRefuses(t *testing.T) {
 		"empty":          {},
 		"version":        {9, 1, 0, 0},
 		"unknown type":   {codecVersion, 200, 0, 0},
-		"unknown fields": {codecVersion, 1, 0, 0x80, 0x10},
+		"unknown fields": {codecVersion, 1, 0, 0x80, 0x20},
 		"huge list":      {codecVersion, 11, 0, 0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"trailing":       append(mustEncode(t, Command{Type: CmdLost, Lost: []string{"w"}}), 0),
 		"nested batch":   {codecVersion, 13, 0, 0x80, 0x04, 1, 13, 0, 0x80, 0x04, 0},

@@ -268,14 +268,10 @@ func (c *workerConn) answer(m Message, res Result, err error) {
 	switch {
 	case m.Type == MsgFinish && (err == nil || errors.Is(err, ErrFenced) || errors.Is(err, ErrUnknownJob)):
 		// Committed, or moot (the job had moved or ended): the worker can forget it.
-		c.mu.Lock()
-		delete(c.held, m.Job)
-		c.mu.Unlock()
+		c.forget(m.Job, m.Epoch)
 		c.send(Message{Type: MsgFinished, Job: m.Job, Epoch: m.Epoch})
 	case errors.Is(err, ErrFenced), errors.Is(err, ErrUnknownJob):
-		c.mu.Lock()
-		delete(c.held, m.Job)
-		c.mu.Unlock()
+		c.forget(m.Job, m.Epoch)
 		c.send(Message{Type: MsgLeave, Job: m.Job, Epoch: m.Epoch, Reason: "fenced"})
 	case err != nil && c.ctx.Err() == nil:
 		c.log.Warn("worker message not committed", "type", m.Type, "job", m.Job, "err", err)
@@ -290,8 +286,16 @@ func (c *workerConn) answer(m Message, res Result, err error) {
 	case m.Type == MsgHeartbeat:
 		c.send(Message{Type: MsgRenewed, Seq: m.Seq})
 	case m.Type == MsgRefuse:
-		c.mu.Lock()
-		delete(c.held, m.Job)
-		c.mu.Unlock()
+		c.forget(m.Job, m.Epoch)
+	}
+}
+
+// forget stops following a job the worker held at epoch (and only at that epoch:
+// a message with a stale or forged epoch does not hide the job it holds now).
+func (c *workerConn) forget(job string, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held[job] == epoch {
+		delete(c.held, job)
 	}
 }

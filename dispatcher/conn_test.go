@@ -123,13 +123,18 @@ func TestWorkerConnection(t *testing.T) {
 	w1.send(Message{Type: MsgAccept, Job: offer.Job, Epoch: offer.Epoch})
 	waitFor(t, "the job running", 5*time.Second, func() bool { return jobState(tn, j.ID).State == JobRunning })
 
-	// An accept with a forged epoch is fenced and changes nothing.
+	// An accept or a finish with a forged epoch is fenced and changes nothing: the
+	// accept is told to leave, the finish is acknowledged as moot.
+	w1.send(Message{Type: MsgAccept, Job: offer.Job, Epoch: offer.Epoch + 7})
+	if m := w1.next(MsgLeave); m.Reason != "fenced" || m.Epoch != offer.Epoch+7 {
+		t.Errorf("forged accept answered %+v", m)
+	}
 	w1.send(Message{Type: MsgFinish, Job: offer.Job, Epoch: offer.Epoch + 7})
-	if m := w1.next(MsgLeave); m.Reason != "fenced" {
+	if m := w1.next(MsgFinished); m.Job != offer.Job || m.Epoch != offer.Epoch+7 {
 		t.Errorf("forged finish answered %+v", m)
 	}
 	if s := jobState(tn, j.ID); s.State != JobRunning || s.Epoch != offer.Epoch {
-		t.Errorf("after a forged finish %+v; want still running at epoch %d", s, offer.Epoch)
+		t.Errorf("after a forged accept and finish %+v; want still running at epoch %d", s, offer.Epoch)
 	}
 
 	// Cancel: the worker is told to leave.

@@ -29,6 +29,9 @@ type Command struct {
 	Lost       []string      `json:"lost,omitempty"`
 	Node       *Peer         `json:"node,omitempty"`
 	Batch      []Command     `json:"batch,omitempty"`
+	// Prune names ended jobs and lost workers to forget.
+	PruneJobs    []string `json:"prune_jobs,omitempty"`
+	PruneWorkers []string `json:"prune_workers,omitempty"`
 }
 
 // Command types.
@@ -46,6 +49,7 @@ const (
 	CmdAddNode    = "add_node"
 	CmdRemoveNode = "remove_node"
 	CmdBatch      = "batch"
+	CmdPrune      = "prune"
 )
 
 // CreateJob asks for an assistant in a room. ID is chosen by the proposer; a second
@@ -305,6 +309,8 @@ func (s *State) apply(c Command, index uint64) Result {
 			n++
 		}
 		return Result{Applied: n}
+	case CmdPrune:
+		return s.prune(c)
 	case CmdAddNode:
 		if c.Node == nil || c.Node.ID == "" {
 			return fail("bad_command", "add_node without a node")
@@ -422,6 +428,33 @@ func (s *State) jobEvent(c Command) Result {
 		s.end(j, state, c.At, ref.Reason)
 	}
 	return Result{Applied: 1}
+}
+
+// prune forgets the named jobs that have ended and the named workers that are lost
+// and hold nothing; anything else named is left alone (it changed since the leader
+// chose it).
+func (s *State) prune(c Command) Result {
+	n := 0
+	for _, id := range c.PruneJobs {
+		j := s.Jobs[id]
+		if j == nil || !j.State.Ended() {
+			continue
+		}
+		delete(s.Jobs, id)
+		delete(s.ended, id)
+		key := [2]string{j.Room, j.RequestID}
+		if s.byRequest[key] == id {
+			delete(s.byRequest, key)
+		}
+		n++
+	}
+	for _, id := range c.PruneWorkers {
+		if w := s.Workers[id]; w != nil && w.Status == WorkerLost && len(s.held[id]) == 0 {
+			delete(s.Workers, id)
+			n++
+		}
+	}
+	return Result{Applied: n}
 }
 
 // requeue sends a job back to pending, away from the worker that had it.

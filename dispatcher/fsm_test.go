@@ -229,8 +229,10 @@ func checkIndexes(t *testing.T, f *FSM) {
 		}
 		fresh.reindex()
 		keys := func(m map[string]*Job) []string { return slices.Sorted(maps.Keys(m)) }
-		if !slices.Equal(keys(s.pending), keys(fresh.pending)) || !slices.Equal(keys(s.offered), keys(fresh.offered)) {
-			t.Errorf("pending/offered indexes drifted: %v %v; rebuilt %v %v", keys(s.pending), keys(s.offered), keys(fresh.pending), keys(fresh.offered))
+		if !slices.Equal(keys(s.pending), keys(fresh.pending)) || !slices.Equal(keys(s.offered), keys(fresh.offered)) ||
+			!slices.Equal(keys(s.ended), keys(fresh.ended)) {
+			t.Errorf("pending/offered/ended indexes drifted: %v %v %v; rebuilt %v %v %v", keys(s.pending), keys(s.offered), keys(s.ended),
+				keys(fresh.pending), keys(fresh.offered), keys(fresh.ended))
 		}
 		for w := range s.Workers {
 			if !slices.Equal(keys(s.held[w]), keys(fresh.held[w])) {
@@ -368,4 +370,31 @@ func BenchmarkApply(b *testing.B) {
 		prev, prevEpoch = plan, index
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/job")
+}
+
+// Pruning forgets ended jobs and lost workers holding nothing, and nothing else; a
+// pruned request may make a new job.
+func TestPrune(t *testing.T) {
+	l := &log{f: NewFSM()}
+	l.apply(t, register("w1", 4, nil))
+	l.apply(t, register("w2", 4, nil))
+	l.apply(t, create("j0", "room-0", "r"))
+	l.apply(t, create("j1", "room-1", "r"))
+	l.apply(t, Command{Type: CmdAssign, At: at(1), OfferFor: time.Minute, Assign: []Assignment{{Job: "j1", Worker: "w2"}}})
+	l.apply(t, Command{Type: CmdCancel, At: at(2), Job: &JobRef{Job: "j0"}})
+	l.apply(t, Command{Type: CmdLost, At: at(3), Lost: []string{"w1"}})
+	r := l.apply(t, Command{Type: CmdPrune, At: at(4), PruneJobs: []string{"j0", "j1", "nope"}, PruneWorkers: []string{"w1", "w2"}})
+	if r.Applied != 2 {
+		t.Errorf("pruned %d; want the ended job and the lost worker", r.Applied)
+	}
+	l.f.Read(func(s *State, _ uint64) {
+		if s.Jobs["j0"] != nil || s.Jobs["j1"] == nil || s.Workers["w1"] != nil || s.Workers["w2"] == nil {
+			t.Errorf("after pruning: jobs %v, workers %v; want j1 and w2 only", slices.Sorted(maps.Keys(s.Jobs)), slices.Sorted(maps.Keys(s.Workers)))
+		}
+	})
+	checkIndexes(t, l.f)
+	// The pruned job's room and request make a new job.
+	if r := l.apply(t, create("j2", "room-0", "r")); r.Job == nil || r.Job.ID != "j2" {
+		t.Errorf("create after pruning = %+v; want a new job j2", r)
+	}
 }

@@ -34,10 +34,16 @@ type NodeConfig struct {
 	// Bootstrap makes a node with no raft state the first member of a new cluster.
 	Bootstrap bool
 	// Lease is how long a worker may go without a heartbeat before its jobs move
-	// (default 3s); OfferTimeout how long an offer waits for an answer (default 2s).
-	Lease, OfferTimeout time.Duration
+	// (default 3s); OfferTimeout how long an offer waits for an answer (default 2s);
+	// Retention how long ended jobs and lost workers stay in the state (default 24h).
+	Lease, OfferTimeout, Retention time.Duration
 	// Secret authenticates node-to-node forwarding (and workers).
 	Secret string
+	// SnapshotThreshold is how many entries since the last snapshot make the next
+	// one (default 8192); TrailingLogs how many entries a snapshot leaves in the log
+	// for followers to catch up from (default 10240): one further behind is sent the
+	// snapshot.
+	SnapshotThreshold, TrailingLogs uint64
 	Logger *slog.Logger
 }
 
@@ -81,6 +87,9 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	if cfg.OfferTimeout <= 0 {
 		cfg.OfferTimeout = 2 * time.Second
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 24 * time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,6 +130,12 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog
 	rc.SnapshotThreshold = 8192
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	// Followers learn the commit index at least this often: offers reach a worker's
 	// node and forwarded writes are read back within a few milliseconds, not raft's
 	// default 50.
@@ -403,13 +418,19 @@ func (n *Node) lead(ctx context.Context) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	ticked := true
+	var pruned time.Time
 	for {
 		changed := n.fsm.Changed()
 		now := time.Now().UTC()
 		var placeable bool
 		var expire []JobRef
 		var lost []string
+		var prune *Command
 		n.fsm.Read(func(s *State, _ uint64) {
+			if ticked && time.Since(pruned) >= min(pruneEvery, max(n.cfg.Retention/2, 100*time.Millisecond)) {
+				pruned = time.Now()
+				prune = pruneList(s, now.Add(-n.cfg.Retention))
+			}
 			// Jobs are placed when an entry is committed; an empty one is enough when
 			// pending jobs could go somewhere (a worker registered or has room again).
 			placeable = len(place(s, nil, 1)) > 0
@@ -437,6 +458,10 @@ func (n *Node) lead(ctx context.Context) {
 		if len(expire) > 0 {
 			cmds = append(cmds, Command{Type: CmdExpire, At: now, Expire: expire})
 		}
+		if prune != nil {
+			prune.At = now
+			cmds = append(cmds, *prune)
+		}
 		if len(cmds) > 0 || placeable {
 			if _, _, err := n.submit(ctx, cmds, true); err != nil && ctx.Err() == nil {
 				n.log.Warn("leader commands failed", "err", err)
@@ -451,6 +476,39 @@ func (n *Node) lead(ctx context.Context) {
 			ticked = true
 		}
 	}
+}
+
+// pruneEvery is how often (at most) the leader looks for ended jobs and lost
+// workers past their retention; maxPrune bounds what one command forgets.
+const (
+	pruneEvery = 10 * time.Second
+	maxPrune   = 2000
+)
+
+// pruneList names the ended jobs, and the lost workers holding nothing, last
+// changed before cutoff (oldest first); nil when there are none.
+func pruneList(s *State, cutoff time.Time) *Command {
+	var jobs []*Job
+	for _, j := range s.ended {
+		if j.UpdatedAt.Before(cutoff) {
+			jobs = append(jobs, j)
+		}
+	}
+	slices.SortFunc(jobs, func(a, b *Job) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+	c := &Command{Type: CmdPrune}
+	for _, j := range jobs[:min(len(jobs), maxPrune)] {
+		c.PruneJobs = append(c.PruneJobs, j.ID)
+	}
+	for id, w := range s.Workers {
+		if w.Status == WorkerLost && w.LastSeen.Before(cutoff) && len(s.held[id]) == 0 && len(c.PruneWorkers) < maxPrune {
+			c.PruneWorkers = append(c.PruneWorkers, id)
+		}
+	}
+	if c.PruneJobs == nil && c.PruneWorkers == nil {
+		return nil
+	}
+	slices.Sort(c.PruneWorkers)
+	return c
 }
 
 // Join adds a node to the cluster as a voter (forwarded to the leader).

@@ -104,13 +104,15 @@ type State struct {
 	Workers map[string]*Worker `json:"workers"`
 	Nodes   map[string]Peer    `json:"nodes"`
 	// byRoom maps a room to its job that has not ended; byRequest (room, request id)
-	// to the job that request made; pending and offered are the jobs in those states;
+	// to the job that request made; pending, offered and ended are the jobs in those
+	// states;
 	// held maps a worker to the jobs offered to it or running on it. All are rebuilt
 	// from Jobs and kept by track.
 	byRoom    map[string]string
 	byRequest map[[2]string]string
 	pending   map[string]*Job
 	offered   map[string]*Job
+	ended     map[string]*Job
 	held      map[string]map[string]*Job
 	// touched, when set, is told of every job that changed with the workers that
 	// held it before and after (either may be empty): the FSM passes it on to the
@@ -127,7 +129,7 @@ func newState() *State {
 // reindex rebuilds the lookup maps from Jobs (after a restore).
 func (s *State) reindex() {
 	s.byRoom, s.byRequest = map[string]string{}, map[[2]string]string{}
-	s.pending, s.offered, s.held = map[string]*Job{}, map[string]*Job{}, map[string]map[string]*Job{}
+	s.pending, s.offered, s.ended, s.held = map[string]*Job{}, map[string]*Job{}, map[string]*Job{}, map[string]map[string]*Job{}
 	for _, id := range slices.Sorted(maps.Keys(s.Jobs)) {
 		j := s.Jobs[id]
 		s.byRequest[[2]string{j.Room, j.RequestID}] = id
@@ -156,12 +158,16 @@ func (s *State) track(j *Job) {
 			delete(s.pending, j.ID)
 		case JobOffered:
 			delete(s.offered, j.ID)
+		case JobCompleted, JobFailed:
+			delete(s.ended, j.ID)
 		}
 		switch j.State {
 		case JobPending:
 			s.pending[j.ID] = j
 		case JobOffered:
 			s.offered[j.ID] = j
+		case JobCompleted, JobFailed:
+			s.ended[j.ID] = j
 		}
 		j.filed = j.State
 	}

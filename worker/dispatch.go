@@ -428,11 +428,12 @@ func (d *Dispatched) confirm(ctx context.Context, m dispatcher.Message) {
 	}()
 }
 
-// leave stops a job's session (it was cancelled, or assigned elsewhere since).
+// leave stops a job's session at epoch (0: whatever its epoch): the job was
+// cancelled, or assigned elsewhere since.
 func (d *Dispatched) leave(job string, epoch uint64, reason string) {
 	d.mu.Lock()
 	s, ok := d.sessions[job]
-	if ok && (epoch == 0 || s.epoch <= epoch) {
+	if ok && (epoch == 0 || s.epoch == epoch) {
 		s.left = true
 		s.cancel()
 		if !s.confirmed {

@@ -50,7 +50,7 @@ func runDispatcher(ctx context.Context, e *env, args []string) error {
 	}
 	node, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: *id, RaftAddr: *raftAddr, HTTPAddr: ln.Addr().String(),
 		DataDir: *dataDir, Bootstrap: *join == "", Secret: c.Dispatcher.Secret,
-		Lease: c.Dispatcher.Lease, OfferTimeout: c.Dispatcher.OfferTimeout, Logger: log})
+		Lease: c.Dispatcher.Lease, OfferTimeout: c.Dispatcher.OfferTimeout, Retention: c.Dispatcher.Retention, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err

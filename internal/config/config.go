@@ -46,6 +46,10 @@ type Dispatcher struct {
 	Lease time.Duration `yaml:"lease"`
 	// OfferTimeout is how long an offer waits for the worker's answer.
 	OfferTimeout time.Duration `yaml:"offer_timeout"`
+	// Retention is how long ended jobs, and workers lost, are kept before they are
+	// pruned from the state; a create retried with the same room and request id
+	// within it returns the first job.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Log configures structured logging.
@@ -290,7 +294,7 @@ func Default() Config {
 			Provider: "espeak", Voice: "en-us", WordsPerMinute: 165,
 			BaseURL: "https://api.openai.com/v1", Model: "tts-1", OpenAIVoice: "alloy",
 		},
-		Dispatcher: Dispatcher{Lease: 3 * time.Second, OfferTimeout: 2 * time.Second},
+		Dispatcher: Dispatcher{Lease: 3 * time.Second, OfferTimeout: 2 * time.Second, Retention: 24 * time.Hour},
 		Dev: Dev{
 			DataDir:       ".data",
 			HTTPAddr:      "127.0.0.1:8080",
@@ -423,6 +427,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.Dispatcher; d.OfferTimeout < 100*time.Millisecond || d.OfferTimeout > time.Minute {
 		bad("dispatcher.offer_timeout", "%s must be between 100ms and 1m", d.OfferTimeout)
+	}
+	if d := c.Dispatcher; d.Retention < time.Minute || d.Retention > 90*24*time.Hour {
+		bad("dispatcher.retention", "%s must be between 1m and 2160h (90 days)", d.Retention)
 	}
 	if r.PrewarmLead < time.Minute || r.PrewarmLead >= r.ContextTTL {
 		bad("retrieval.prewarm_lead", "%s must be at least 1m and less than retrieval.context_ttl (%s)", r.PrewarmLead, r.ContextTTL)
