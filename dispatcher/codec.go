@@ -97,9 +97,9 @@ type encoder struct {
 	err error
 }
 
-func (e *encoder) uint(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) int(v int64)     { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) str(s string)    { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
 
 func (e *encoder) strs(list []string) {
 	e.uint(uint64(len(list)))

@@ -44,7 +44,7 @@ type NodeConfig struct {
 	// for followers to catch up from (default 10240): one further behind is sent the
 	// snapshot.
 	SnapshotThreshold, TrailingLogs uint64
-	Logger *slog.Logger
+	Logger                          *slog.Logger
 }
 
 // Node is a dispatcher node: a raft member with the state machine, a proposer that
