@@ -54,6 +54,8 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Info("worker connected", "capacity", wi.Capacity, "sessions", len(reg.Sessions), "leave", len(res.Leave))
+	n.cfg.Metrics.Connections.Inc()
+	defer n.cfg.Metrics.Connections.Dec()
 
 	c := &workerConn{n: n, id: wi.ID, ctx: ctx, stop: func() { cancel(); ws.Close() }, wake: make(chan struct{}, 1), held: map[string]uint64{}, log: log,
 		inflight: make(chan struct{}, maxInflight)}

@@ -140,12 +140,15 @@ type FSM struct {
 	changed chan struct{}
 	// watches are the Watch of each worker, told which of its jobs changed.
 	watches map[string]map[*Watch]struct{}
+	// onStarted, when set, is told how long each job that starts running took from
+	// its creation (for metrics; it changes nothing).
+	onStarted func(seconds float64)
 }
 
 // NewFSM returns an empty state machine.
 func NewFSM() *FSM {
 	f := &FSM{state: newState(), changed: make(chan struct{}), watches: map[string]map[*Watch]struct{}{}}
-	f.state.touched = f.touched
+	f.state.touched, f.state.started = f.touched, f.started
 	return f
 }
 
@@ -199,6 +202,12 @@ func (w *Watch) Close() {
 	delete(w.f.watches[w.worker], w)
 	if len(w.f.watches[w.worker]) == 0 {
 		delete(w.f.watches, w.worker)
+	}
+}
+
+func (f *FSM) started(d time.Duration) {
+	if f.onStarted != nil {
+		f.onStarted(d.Seconds())
 	}
 }
 
@@ -413,6 +422,9 @@ func (s *State) jobEvent(c Command) Result {
 		if j.State == JobOffered {
 			j.State, j.OfferExpires, j.StartedAt, j.UpdatedAt = JobRunning, time.Time{}, c.At, c.At
 			s.track(j)
+			if s.started != nil {
+				s.started(j.StartedAt.Sub(j.CreatedAt))
+			}
 		}
 	case CmdRefuse:
 		reason := "refused by " + ref.Worker
@@ -554,7 +566,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	s.reindex()
 	f.mu.Lock()
-	s.touched = f.touched
+	s.touched, s.started = f.touched, f.started
 	f.state = s
 	for _, ws := range f.watches {
 		for w := range ws {

@@ -44,7 +44,10 @@ type NodeConfig struct {
 	// for followers to catch up from (default 10240): one further behind is sent the
 	// snapshot.
 	SnapshotThreshold, TrailingLogs uint64
-	Logger                          *slog.Logger
+	// Metrics receives the node's measurements (NewMetrics); nil keeps them
+	// unregistered.
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Node is a dispatcher node: a raft member with the state machine, a proposer that
@@ -89,6 +92,9 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = 24 * time.Hour
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -147,6 +153,7 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	rc.ElectionTimeout = 500 * time.Millisecond
 	rc.LeaderLeaseTimeout = 250 * time.Millisecond
 	fsm := NewFSM()
+	fsm.onStarted = cfg.Metrics.JobStartSeconds.Observe
 	// Replication reads recent entries from memory rather than from bolt.
 	logs, err := raft.NewLogCache(1024, store)
 	if err != nil {
@@ -196,6 +203,9 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		err := n.raft.Shutdown().Error()
+		// Pooled connections to other nodes are closed too: their handlers there
+		// would wait on them for good.
+		n.transport.CloseStreams()
 		n.transport.Close()
 		n.closeErr = errors.Join(err, n.store.Close())
 	})
@@ -240,6 +250,7 @@ func (n *Node) placement(cmds []Command) *Command {
 	if len(plan) == 0 {
 		return nil
 	}
+	n.cfg.Metrics.Placements.Add(float64(len(plan)))
 	return &Command{Type: CmdAssign, At: time.Now().UTC(), OfferFor: n.cfg.OfferTimeout, Assign: plan}
 }
 
@@ -368,11 +379,14 @@ func (n *Node) watchLeadership(ctx context.Context) {
 		case isLeader := <-n.raft.LeaderCh():
 			current.end()
 			current = nil
+			n.cfg.Metrics.LeaderChanges.Inc()
 			if !isLeader {
+				n.cfg.Metrics.Leader.Set(0)
 				n.log.Info("dispatcher leadership lost")
 				continue
 			}
 			n.log.Info("dispatcher leadership gained")
+			n.cfg.Metrics.Leader.Set(1)
 			current = n.startLeading(ctx)
 		}
 	}
@@ -463,8 +477,22 @@ func (n *Node) lead(ctx context.Context) {
 			cmds = append(cmds, *prune)
 		}
 		if len(cmds) > 0 || placeable {
-			if _, _, err := n.submit(ctx, cmds, true); err != nil && ctx.Err() == nil {
+			results, _, err := n.submit(ctx, cmds, true)
+			if err != nil && ctx.Err() == nil {
 				n.log.Warn("leader commands failed", "err", err)
+			}
+			for i, r := range results {
+				switch cmds[i].Type {
+				case CmdLost:
+					n.cfg.Metrics.WorkersLost.Add(float64(r.Applied))
+					if r.Applied > 0 {
+						n.log.Warn("workers lost: their lease ran out; their jobs go to other workers", "workers", cmds[i].Lost)
+					}
+				case CmdExpire:
+					n.cfg.Metrics.OffersExpired.Add(float64(r.Applied))
+				case CmdPrune:
+					n.cfg.Metrics.Pruned.Add(float64(r.Applied))
+				}
 			}
 		}
 		ticked = false
@@ -552,6 +580,24 @@ func (n *Node) forwardAdmin(ctx context.Context, path string, body map[string]st
 		return fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// Ready reports whether the node can take writes: it knows a leader that has
+// announced where it serves, and it is a member of the cluster.
+func (n *Node) Ready(context.Context) error {
+	if _, err := n.leaderHTTP(); err != nil {
+		return err
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == n.cfg.ID {
+			return nil
+		}
+	}
+	return fmt.Errorf("dispatcher: node %s is not a member of the cluster yet", n.cfg.ID)
 }
 
 // Status is what a node says of the cluster.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -184,7 +185,9 @@ func (n *Node) commit(ctx context.Context, batch []proposal) {
 	var results []Result
 	var index uint64
 	var err error
+	began, path := time.Now(), "forwarded"
 	if leader {
+		path = "raft"
 		// Pending jobs, and those this entry creates, are placed in the same entry.
 		if a := n.placement(cmds); a != nil {
 			cmds = append(cmds, *a)
@@ -198,6 +201,8 @@ func (n *Node) commit(ctx context.Context, batch []proposal) {
 	if err == nil {
 		// Reads on this node wait until it has applied what it answers now.
 		n.noteAnswered(index)
+		n.cfg.Metrics.CommitSeconds.WithLabelValues(path).Observe(time.Since(began).Seconds())
+		n.cfg.Metrics.BatchCommands.Observe(float64(len(cmds)))
 	}
 	off := 0
 	for _, p := range sent {

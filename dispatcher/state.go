@@ -118,6 +118,9 @@ type State struct {
 	// held it before and after (either may be empty): the FSM passes it on to the
 	// watchers of those workers. It changes nothing in the state.
 	touched func(job string, workers ...string)
+	// started, when set, is told how long a job that starts running took from its
+	// creation. It changes nothing in the state.
+	started func(time.Duration)
 }
 
 func newState() *State {

@@ -105,6 +105,17 @@ func (d *Dispatched) Drain() {
 	d.send(d.heartbeat())
 }
 
+// Ready reports whether the worker is registered with a dispatcher node now; it
+// backs /readyz.
+func (d *Dispatched) Ready(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn == nil {
+		return errors.New("not connected to a dispatcher node")
+	}
+	return nil
+}
+
 // Active is how many sessions run now.
 func (d *Dispatched) Active() int {
 	d.mu.Lock()

@@ -135,15 +135,25 @@ func TestDispatchedWorker(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err := d.Ready(ctx); err == nil {
+		t.Error("ready before connecting to the dispatcher")
+	}
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Ready(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", d.Ready(ctx))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	var a, b dispatcher.Job
 	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-a", RequestID: "1"}, &a)
 	waitRoom(t, rooms.started, "room-a")
 	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-b", RequestID: "1"}, &b)
 	waitRoom(t, rooms.started, "room-b")
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for jobOf(t, addr, a.ID).State != dispatcher.JobRunning || jobOf(t, addr, b.ID).State != dispatcher.JobRunning {
 		if time.Now().After(deadline) {
 			t.Fatalf("jobs %+v %+v; want both running", jobOf(t, addr, a.ID), jobOf(t, addr, b.ID))

@@ -163,6 +163,10 @@ func TestWorkerFailover(t *testing.T) {
 	if n := fp.count(`msg="joined room"`); n != joinsBefore {
 		t.Errorf("%s logged %d joins before the freeze and %d after it resumed; want no join after", frozen, joinsBefore, n)
 	}
+	// How the resumed worker left (either will do): its lease watchdog, LiveKit
+	// sending the session away (duplicate identity), or the dispatcher's leave.
+	t.Logf("the resumed worker's log: %d lease watchdog stops, %d sessions replaced, %d leaves from the dispatcher",
+		fp.count(`msg="lease not renewed`), fp.count(`msg="another session took the room`), fp.count(`msg="leaving room"`))
 	alive[frozen] = true
 	final := r.settle(ctx, "after the resume", names, alive)
 	if h := final.held(frozen); len(h) != 0 {

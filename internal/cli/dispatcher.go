@@ -15,6 +15,7 @@ import (
 
 	"github.com/attendant/attendant/dispatcher"
 	"github.com/attendant/attendant/internal/config"
+	"github.com/attendant/attendant/internal/ops"
 )
 
 // runDispatcher runs one dispatcher node until ctx ends. Without --join it starts a
@@ -48,15 +49,25 @@ func runDispatcher(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--http-addr: %w", err)
 	}
+	opsSrv := ops.New(log)
 	node, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: *id, RaftAddr: *raftAddr, HTTPAddr: ln.Addr().String(),
 		DataDir: *dataDir, Bootstrap: *join == "", Secret: c.Dispatcher.Secret,
-		Lease: c.Dispatcher.Lease, OfferTimeout: c.Dispatcher.OfferTimeout, Retention: c.Dispatcher.Retention, Logger: log})
+		Lease: c.Dispatcher.Lease, OfferTimeout: c.Dispatcher.OfferTimeout, Retention: c.Dispatcher.Retention,
+		Metrics: dispatcher.NewMetrics(opsSrv.Registry), Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer node.Close()
-	srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	opsSrv.Registry.MustRegister(node.Collector())
+	opsSrv.AddCheck("raft", node.Ready)
+	// The API and the operational endpoints (/healthz, /readyz, /metrics) on one port.
+	mux := http.NewServeMux()
+	mux.Handle("/", node.Handler())
+	for _, path := range []string{"GET /healthz", "GET /readyz", "GET /metrics"} {
+		mux.Handle(path, opsSrv.Mux)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("dispatcher node serving", "node", *id, "http", "http://"+ln.Addr().String(), "raft", node.RaftAddr(), "data", *dataDir)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -91,6 +92,34 @@ func TestDispatcherCommand(t *testing.T) {
 	}
 	if code := call("GET", nodes[0].http, "/v1/jobs", nil, nil); code != 200 {
 		t.Errorf("list jobs: %d", code)
+	}
+	// Every node is ready and serves its metrics on the same port, without the
+	// secret: one leads, and each has the pending job.
+	leaders := 0
+	for _, n := range nodes {
+		if code := call("GET", n.http, "/readyz", nil, nil); code != 200 {
+			t.Errorf("%s /readyz: %d", n.http, code)
+		}
+		resp, err := http.Get("http://" + n.http + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text := string(body)
+		if !strings.Contains(text, `attendant_dispatcher_jobs{state="pending"} 1`) {
+			t.Errorf("%s /metrics lacks the pending job:\n%s", n.http, text)
+		}
+		// The create went through n2: it timed the commit.
+		if n == nodes[2] && !strings.Contains(text, "attendant_dispatcher_commit_seconds_count{path=") {
+			t.Errorf("%s /metrics lacks the commit it made:\n%s", n.http, text)
+		}
+		if strings.Contains(text, "\nattendant_dispatcher_leader 1\n") {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d nodes report attendant_dispatcher_leader 1; want one", leaders)
 	}
 	req, _ := http.NewRequest("GET", "http://"+nodes[0].http+"/v1/jobs", nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {

@@ -52,6 +52,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		log.Info("worker taking rooms from the dispatcher", "worker", id, "nodes", nodes, "capacity", c.Worker.Capacity)
+		srv.AddCheck("dispatcher", d.Ready)
 		run = d.Run
 	} else {
 		w, closeWorker, err := newWorker(ctx, c, nil, srv, log)
