@@ -402,7 +402,7 @@ func (d *Dispatched) confirm(ctx context.Context, m dispatcher.Message) {
 	s.confirmed, s.cancel = true, cancel
 	d.wg.Add(1)
 	d.mu.Unlock()
-	log := d.log.With("job", m.Job, "room", m.Room, "epoch", m.Epoch)
+	log := d.log.With("job", m.Job, "room", s.room, "epoch", m.Epoch)
 	log.Info("job confirmed; joining")
 	go func() {
 		defer d.wg.Done()

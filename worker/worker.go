@@ -65,7 +65,7 @@ func New(cfg Config, tts Synthesizer, metrics *Metrics, log *slog.Logger) (*Work
 	if cfg.Session.BackchannelMax <= 0 {
 		cfg.Session.BackchannelMax = 900 * time.Millisecond
 	}
-	log = log.With("room", cfg.Session.Room, "worker", cfg.Session.Identity)
+	log = log.With("room", cfg.Session.Room, "identity", cfg.Session.Identity)
 	lklog := SDKLogger(log)
 	lksdk.SetLogger(lklog)
 	return &Worker{cfg: cfg, tts: tts, metrics: metrics, log: log, lklog: lklog}, nil

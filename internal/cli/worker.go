@@ -34,16 +34,17 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		if err := c.ValidateDispatcher(); err != nil {
 			return err
 		}
-		a, release, err := newAssistant(ctx, c, nil, srv, log)
-		if err != nil {
-			return err
-		}
-		defer release()
 		id := c.Worker.ID
 		if id == "" {
 			host, _ := os.Hostname()
 			id = fmt.Sprintf("%s-%d", host, os.Getpid())
 		}
+		// Every room's lines name this worker, as the dispatcher knows it.
+		a, release, err := newAssistant(ctx, c, nil, srv, log.With("worker", id))
+		if err != nil {
+			return err
+		}
+		defer release()
 		labels, _ := c.Worker.LabelMap() // validated with the configuration
 		d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: nodes, Secret: c.Dispatcher.Secret, ID: id,
 			Capacity: c.Worker.Capacity, Labels: labels, Version: Version, Heartbeat: c.Dispatcher.Lease / 3, Lease: c.Dispatcher.Lease,
@@ -113,7 +114,7 @@ func (a *assistant) newRoom(room string) (*worker.Worker, error) {
 		Model:        a.model,
 		Recognizer:   a.rec,
 		ReconnectMax: c.Worker.ReconnectMax,
-	}, a.synth, a.metrics, a.log.With("room", room))
+	}, a.synth, a.metrics, a.log)
 }
 
 func (a *assistant) track(w *worker.Worker, on bool) {
