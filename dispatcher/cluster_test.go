@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -250,8 +251,14 @@ func TestThreeNodeCluster(t *testing.T) {
 // and waits until every one knows the leader and all three members.
 func startCluster(t *testing.T, cfg NodeConfig) []*testNode {
 	t.Helper()
+	return startClusterOf(t, 3, cfg)
+}
+
+// startClusterOf starts size nodes; stopped ones may be set to nil in the slice.
+func startClusterOf(t *testing.T, size int, cfg NodeConfig) []*testNode {
+	t.Helper()
 	base := t.TempDir()
-	nodes := make([]*testNode, 3)
+	nodes := make([]*testNode, size)
 	t.Cleanup(func() {
 		for _, n := range nodes {
 			if n != nil {
@@ -271,9 +278,9 @@ func startCluster(t *testing.T, cfg NodeConfig) []*testNode {
 			t.Fatalf("join n%d: %d", i, code)
 		}
 	}
-	waitFor(t, "three members everywhere", 10*time.Second, func() bool {
+	waitFor(t, "every member everywhere", 10*time.Second, func() bool {
 		for _, n := range nodes {
-			if len(n.Status().Members) != 3 || n.Status().Leader == "" {
+			if len(n.Status().Members) != size || n.Status().Leader == "" {
 				return false
 			}
 		}
@@ -373,5 +380,66 @@ func TestLeaderPrunesEndedJobs(t *testing.T) {
 	var again Job
 	if code := tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-ended", RequestID: "r"}, &again); code != 201 || again.ID == ended.ID {
 		t.Errorf("create after pruning: %d %+v; want a new job", code, again)
+	}
+}
+
+// Five nodes lose their leader and a follower at once: the other three elect a
+// leader and take writes; the dead two are removed through a follower, and the
+// three go on as a cluster of three.
+func TestFiveNodesLoseTwo(t *testing.T) {
+	nodes := startClusterOf(t, 5, NodeConfig{})
+	leader := leaderOf(nodes)
+	// One follower goes down, then the leader.
+	var dead []string
+	down := func(pick func(*testNode) bool) {
+		for i, n := range nodes {
+			if n != nil && pick(n) {
+				dead = append(dead, n.id)
+				n.stop()
+				nodes[i] = nil
+				return
+			}
+		}
+	}
+	down(func(n *testNode) bool { return n != leader })
+	down(func(n *testNode) bool { return n == leader })
+	var live []*testNode
+	for _, n := range nodes {
+		if n != nil {
+			live = append(live, n)
+		}
+	}
+	killed := time.Now()
+	waitFor(t, "writes with two of five nodes down", 10*time.Second, func() bool {
+		return live[0].call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-1", RequestID: "r"}, nil) == 201
+	})
+	t.Logf("follower %s and leader %s down; writes accepted again after %s", dead[0], dead[1], time.Since(killed).Round(time.Millisecond))
+	follower := live[0]
+	if follower == leaderOf(live) {
+		follower = live[1]
+	}
+	for _, id := range dead {
+		if code := follower.call(t, "POST", "/v1/cluster/remove", map[string]string{"id": id}, nil); code != 200 {
+			t.Fatalf("remove %s through a follower: %d", id, code)
+		}
+	}
+	waitFor(t, "three members everywhere", 5*time.Second, func() bool {
+		for _, n := range live {
+			st := n.Status()
+			if len(st.Members) != 3 || slices.ContainsFunc(st.Members, func(m Member) bool { return slices.Contains(dead, m.ID) }) {
+				return false
+			}
+		}
+		return true
+	})
+	if code := follower.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-2", RequestID: "r"}, nil); code != 201 {
+		t.Errorf("create after the removal: %d", code)
+	}
+	var peers map[string]Peer
+	live[0].FSM().Read(func(s *State, _ uint64) { peers = maps.Clone(s.Nodes) })
+	for _, id := range dead {
+		if _, ok := peers[id]; ok {
+			t.Errorf("removed node %s is still in the state's nodes %v", id, slices.Sorted(maps.Keys(peers)))
+		}
 	}
 }

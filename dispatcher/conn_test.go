@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -244,4 +245,52 @@ func FuzzDecodeWorkerMessage(f *testing.F) {
 			t.Fatalf("accepted type %q", m.Type)
 		}
 	})
+}
+
+// An offer not answered within the offer timeout goes to the next worker, and the
+// silent one is told to leave it.
+func TestUnansweredOfferFallsThrough(t *testing.T) {
+	tn := startNodeWith(t, NodeConfig{ID: "n0", DataDir: filepath.Join(t.TempDir(), "n0"), RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		Lease: 5 * time.Second, OfferTimeout: 300 * time.Millisecond})
+	defer tn.stop()
+	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" && tn.Ready(t.Context()) == nil })
+	stop := make(chan struct{})
+	defer close(stop)
+	silent, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent.register("w1", 4)
+	go silent.heartbeat(stop)
+	answering, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answering.register("w2", 4)
+	go answering.heartbeat(stop)
+
+	var j Job
+	tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-1", RequestID: "r"}, &j)
+	first := silent.next(MsgOffer) // equally loaded: the lower id goes first
+	offered := time.Now()
+	if first.Job != j.ID {
+		t.Fatalf("w1 offered %+v", first)
+	}
+	second := answering.next(MsgOffer)
+	if took := time.Since(offered); second.Job != j.ID || second.Epoch <= first.Epoch || took < 250*time.Millisecond {
+		t.Fatalf("w2 offered %+v after %s; want the job at a higher epoch once the 300 ms timeout ran out", second, took)
+	}
+	if m := silent.next(MsgLeave); m.Job != j.ID || m.Epoch != first.Epoch {
+		t.Errorf("w1 told %+v; want to leave the expired offer", m)
+	}
+	answering.send(Message{Type: MsgAccept, Job: second.Job, Epoch: second.Epoch})
+	answering.next(MsgConfirm)
+	if s := jobState(tn, j.ID); s.State != JobRunning || s.Worker != "w2" || s.Attempts != 2 || !slices.Contains(s.Avoid, "w1") {
+		t.Errorf("job %+v; want running on w2 after two offers, avoiding w1", s)
+	}
+	// The silent worker's late accept is fenced.
+	silent.send(Message{Type: MsgAccept, Job: first.Job, Epoch: first.Epoch})
+	if m := silent.next(MsgLeave); m.Reason != "fenced" {
+		t.Errorf("late accept answered %+v", m)
+	}
 }
