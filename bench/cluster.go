@@ -217,8 +217,8 @@ func processCPU(pid int) time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
-// profile starts CPU profiles of every node (5 s) and of this process; the function
-// it returns stops them and writes them into dir.
+// profile starts CPU and allocation profiles of every node (5 s) and a CPU profile
+// of this process; the function it returns stops them and writes them into dir.
 func (c *cluster) profile(ctx context.Context, dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -233,11 +233,15 @@ func (c *cluster) profile(ctx context.Context, dir string) (func(), error) {
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for i := range c.http {
+	for k := range 2 * len(c.http) {
+		i, what, file := k%len(c.http), "profile", fmt.Sprintf("n%d.pprof", k%len(c.http))
+		if k >= len(c.http) {
+			what, file = "allocs", fmt.Sprintf("n%d.allocs.pprof", i)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, err := http.NewRequestWithContext(pctx, "GET", "http://"+c.http[i]+"/debug/pprof/profile?seconds=5", nil)
+			req, err := http.NewRequestWithContext(pctx, "GET", "http://"+c.http[i]+"/debug/pprof/"+what+"?seconds=5", nil)
 			if err != nil {
 				return
 			}
@@ -247,7 +251,7 @@ func (c *cluster) profile(ctx context.Context, dir string) (func(), error) {
 				return
 			}
 			defer resp.Body.Close()
-			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("n%d.pprof", i)))
+			f, err := os.Create(filepath.Join(dir, file))
 			if err != nil {
 				return
 			}
