@@ -172,6 +172,20 @@ func (c *cluster) leader(ctx context.Context) int {
 	return -1
 }
 
+// reader is the node to read the cluster's state from: the leader (a node just
+// restarted may not have caught up yet), or the first live node during an election.
+func (c *cluster) reader(ctx context.Context) int {
+	if l := c.leader(ctx); l >= 0 {
+		return l
+	}
+	for i := range c.http {
+		if c.alive(i) {
+			return i
+		}
+	}
+	return 0
+}
+
 func until(ctx context.Context, within time.Duration, ok func() bool) error {
 	deadline := time.Now().Add(within)
 	for !ok() {

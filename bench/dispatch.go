@@ -515,7 +515,7 @@ func (c *cluster) killLeader(ctx context.Context, k, perKill int, retries *atomi
 // elsewhere, and how many they were.
 func (c *cluster) loseWorker(ctx context.Context, victim *simWorker) (float64, int, error) {
 	var jobs []dispatcher.Job
-	if _, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &jobs); err != nil {
+	if _, err := c.call(ctx, c.reader(ctx), "GET", "/v1/jobs?state=running", nil, &jobs); err != nil {
 		return 0, 0, err
 	}
 	var held []string
@@ -529,7 +529,7 @@ func (c *cluster) loseWorker(ctx context.Context, victim *simWorker) (float64, i
 	<-victim.done
 	if err := until(ctx, 60*time.Second, func() bool {
 		var now []dispatcher.Job
-		if _, err := c.call(ctx, 0, "GET", "/v1/jobs?state=running", nil, &now); err != nil {
+		if _, err := c.call(ctx, c.reader(ctx), "GET", "/v1/jobs?state=running", nil, &now); err != nil {
 			return false
 		}
 		where := map[string]string{}
@@ -554,7 +554,7 @@ func (c *cluster) check(ctx context.Context, want int, ledger *roomLedger) (lost
 	var all []dispatcher.Job
 	if err := until(ctx, 30*time.Second, func() bool {
 		all = nil
-		if _, err := c.call(ctx, 0, "GET", "/v1/jobs", nil, &all); err != nil {
+		if _, err := c.call(ctx, c.reader(ctx), "GET", "/v1/jobs", nil, &all); err != nil {
 			return false
 		}
 		for _, j := range all {

@@ -240,6 +240,14 @@ func TestThreeNodeCluster(t *testing.T) {
 	mu.Lock()
 	nodes[oldIndex[old.id]] = back
 	mu.Unlock()
+	// Once it hears from the leader, its reads wait for what it knows is committed:
+	// it does not answer from its old state.
+	waitFor(t, "the old leader to hear from the new one", 10*time.Second, func() bool { return back.Status().Leader != "" })
+	var caught []Job
+	back.call(t, "GET", "/v1/jobs", nil, &caught)
+	if len(caught) != 21 {
+		t.Errorf("the old leader, back, lists %d jobs; want the cluster's 21", len(caught))
+	}
 	waitFor(t, "the old leader to catch up", 10*time.Second, func() bool {
 		var n int
 		back.FSM().Read(func(s *State, _ uint64) { n = len(s.Jobs) })

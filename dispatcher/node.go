@@ -307,9 +307,11 @@ func (n *Node) noteAnswered(index uint64) {
 }
 
 // ReadBarrier waits (at most a second) until this node has applied every write it
-// has answered, so what a client wrote through it can be read from it.
+// has answered and every entry it knows to be committed, so what a client wrote
+// through it can be read from it, and a node that was down answers from the
+// cluster's state rather than its own old one.
 func (n *Node) ReadBarrier(ctx context.Context) {
-	n.waitApplied(ctx, n.answered.Load(), time.Second)
+	n.waitApplied(ctx, max(n.answered.Load(), n.raft.CommitIndex()), time.Second)
 }
 
 // waitApplied waits until the state machine has applied index, or for at most max.
