@@ -256,8 +256,17 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 	}
 	rep.Failover = Summarize(failovers)
 
-	// A worker dies: time until its jobs run elsewhere.
+	// A worker dies: time until its jobs run elsewhere. A new leader gives workers a
+	// lease's time to reach it before it declares any lost, so after the kills the
+	// cluster is left to settle for one lease first: this is the steady-state figure.
 	if o.Workers > 1 {
+		if o.Kills > 0 {
+			select {
+			case <-ctx.Done():
+				return rep, ctx.Err()
+			case <-time.After(3 * time.Second):
+			}
+		}
 		took, moved, err := c.loseWorker(ctx, workers[0])
 		if err != nil {
 			return rep, err
