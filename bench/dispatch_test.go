@@ -2,23 +2,18 @@ package bench
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/attendant/attendant/internal/testenv"
 )
 
 // The dispatch scenario with real `attendant dispatcher` processes: jobs placed on
 // simulated workers, two leader SIGKILLs, a worker lost; nothing lost or doubled.
 func TestDispatchScenario(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "attendant")
-	build := exec.Command("go", "build", "-o", bin, "github.com/attendant/attendant/cmd/attendant")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := testenv.Attendant(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := Dispatch(ctx, DispatchOptions{Nodes: 3, Workers: 3, Jobs: 150, Kills: 2, Clients: 16, Batch: 25, BatchClients: 2, Rate: 1000,

@@ -222,12 +222,7 @@ type rig struct {
 
 func newRig(t *testing.T, lk *devstack.LiveKit) *rig {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "attendant")
-	build := exec.Command("go", "build", "-o", bin, "github.com/attendant/attendant/cmd/attendant")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := testenv.Attendant(t)
 	r := &rig{t: t, dir: dir, bin: bin, lk: lk,
 		client: &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
 		rooms:  lksdk.NewRoomServiceClient(lk.HTTPURL(), lk.APIKey, lk.APISecret),

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,19 @@ func LiveKitBinary() string {
 		return p
 	}
 	return filepath.Join(ModuleRoot(), "bin", "livekit-server")
+}
+
+// Attendant builds the attendant binary into the test's temporary folder and
+// returns its path, for tests that run it as real processes.
+func Attendant(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "attendant")
+	build := exec.Command("go", "build", "-o", bin, "github.com/attendant/attendant/cmd/attendant")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	return bin
 }
 
 // ModuleRoot is the folder holding go.mod, found from the working directory up.
