@@ -31,14 +31,15 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(maxMessage)
 	// The first message registers the worker.
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	reg, err := readMessage(ws)
-	if err == nil && reg.Type != MsgRegister {
-		err = errors.New("the first message must be register")
+	first, err := readMessages(ws)
+	if err == nil && (len(first) != 1 || first[0].Type != MsgRegister) {
+		err = errors.New("the first message must be register, alone")
 	}
 	if err != nil {
 		writeClose(ws, err)
 		return
 	}
+	reg := first[0]
 	wi := reg.Worker
 	log := n.log.With("worker", wi.ID)
 	ctx, cancel := context.WithCancel(r.Context())
@@ -58,14 +59,14 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	defer n.cfg.Metrics.Connections.Dec()
 
 	c := &workerConn{n: n, id: wi.ID, ctx: ctx, stop: func() { cancel(); ws.Close() }, wake: make(chan struct{}, 1), held: map[string]uint64{}, log: log,
-		inflight: make(chan struct{}, maxInflight)}
+		inflight: make(chan struct{}, maxInflight), batches: wi.Batches}
 	for _, s := range reg.Sessions {
 		c.held[s.Job] = s.Epoch
 	}
 	for _, l := range res.Leave {
 		delete(c.held, l.Job)
 	}
-	c.send(Message{Type: MsgRegistered, Leave: res.Leave})
+	c.send(Message{Type: MsgRegistered, Leave: res.Leave, Batches: true})
 	// A bad message's error is the last thing written, once the writer has stopped.
 	var final error
 	defer func() {
@@ -84,7 +85,7 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	defer c.handling.Wait()
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(3 * n.cfg.Lease))
-		m, err := readMessage(ws)
+		msgs, err := readMessages(ws)
 		if err != nil {
 			bad := errors.Is(err, ErrBadMessage)
 			if bad {
@@ -93,12 +94,14 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 			log.Info("worker disconnected", "err", err, "bad_message", bad)
 			return
 		}
-		select {
-		case c.inflight <- struct{}{}:
-		case <-ctx.Done():
-			return
+		for _, m := range msgs {
+			select {
+			case c.inflight <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			c.handle(m)
 		}
-		c.handle(m)
 	}
 }
 
@@ -106,15 +109,16 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 // committed concurrently, so the proposer can batch them.
 const maxInflight = 256
 
-func readMessage(ws *websocket.Conn) (Message, error) {
+// readMessages reads one WebSocket message: one message or an array of them.
+func readMessages(ws *websocket.Conn) ([]Message, error) {
 	kind, data, err := ws.ReadMessage()
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if kind != websocket.TextMessage {
-		return Message{}, errors.Join(ErrBadMessage, errors.New("text messages only"))
+		return nil, errors.Join(ErrBadMessage, errors.New("text messages only"))
 	}
-	return DecodeWorkerMessage(data)
+	return DecodeWorkerMessages(data)
 }
 
 func writeClose(ws *websocket.Conn, err error) {
@@ -136,10 +140,12 @@ type workerConn struct {
 	handling sync.WaitGroup
 
 	// out is what waits for the writer (never dropped, never blocking the sender);
-	// wake tells the writer there is some.
-	outMu sync.Mutex
-	out   []Message
-	wake  chan struct{}
+	// wake tells the writer there is some; with batches the worker reads several in
+	// one WebSocket message.
+	outMu   sync.Mutex
+	out     []Message
+	wake    chan struct{}
+	batches bool
 
 	mu sync.Mutex
 	// held maps the jobs the worker was offered or runs to their epochs.
@@ -169,8 +175,19 @@ func (c *workerConn) write(ctx context.Context, ws *websocket.Conn) {
 		msgs := c.out
 		c.out = nil
 		c.outMu.Unlock()
-		for _, m := range msgs {
-			data, err := json.Marshal(m)
+		for len(msgs) > 0 {
+			n := 1
+			if c.batches {
+				n = min(len(msgs), maxFrame)
+			}
+			var data []byte
+			var err error
+			if n == 1 {
+				data, err = json.Marshal(msgs[0])
+			} else {
+				data, err = json.Marshal(msgs[:n])
+			}
+			msgs = msgs[n:]
 			if err != nil {
 				continue
 			}

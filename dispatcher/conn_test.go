@@ -216,33 +216,51 @@ func TestDecodeWorkerMessage(t *testing.T) {
 			t.Errorf("DecodeWorkerMessage(%q) = %v", good, err)
 		}
 	}
+	// Arrays: 1 to 256 messages, every one of them good, no register among them.
+	many := "[" + strings.Repeat(`{"type":"accept","job":"j","epoch":1},`, 256) + `{"type":"accept","job":"j","epoch":1}]`
+	for _, bad := range []string{`[]`, `[{"type":"accept","job":"j","epoch":1},{"type":"accept","job":"j"}]`,
+		`[{"type":"register","worker":{"id":"w1","capacity":4}}]`, many, `[1]`, `[{"type":"accept","job":"j","epoch":1}`} {
+		if _, err := DecodeWorkerMessages([]byte(bad)); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("DecodeWorkerMessages(%.60q) = %v; want ErrBadMessage", bad, err)
+		}
+	}
+	msgs, err := DecodeWorkerMessages([]byte(` [{"type":"accept","job":"j1","epoch":1},{"type":"refuse","job":"j2","epoch":2,"reason":"full"}]`))
+	if err != nil || len(msgs) != 2 || msgs[0].Job != "j1" || msgs[1].Type != MsgRefuse {
+		t.Errorf("an array of two: %+v %v", msgs, err)
+	}
 }
 
 func FuzzDecodeWorkerMessage(f *testing.F) {
 	f.Add([]byte(`{"type":"register","worker":{"id":"w1","capacity":4},"sessions":[{"job":"j","epoch":3}]}`))
 	f.Add([]byte(`{"type":"heartbeat","active":2,"cpu":0.5}`))
 	f.Add([]byte(`{"type":"accept","job":"j","epoch":1}`))
+	f.Add([]byte(`[{"type":"accept","job":"j","epoch":1},{"type":"heartbeat","seq":4}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := DecodeWorkerMessage(data)
+		msgs, err := DecodeWorkerMessages(data)
 		if err != nil {
 			if !errors.Is(err, ErrBadMessage) {
 				t.Fatalf("error %v does not wrap ErrBadMessage", err)
 			}
 			return
 		}
+		if len(msgs) == 0 || len(msgs) > maxFrame {
+			t.Fatalf("accepted %d messages", len(msgs))
+		}
 		// What is accepted names a known type and has what its handling needs.
-		switch m.Type {
-		case MsgRegister:
-			if m.Worker == nil || m.Worker.ID == "" {
-				t.Fatalf("accepted a register without a worker: %q", data)
+		for _, m := range msgs {
+			switch m.Type {
+			case MsgRegister:
+				if m.Worker == nil || m.Worker.ID == "" || len(msgs) > 1 {
+					t.Fatalf("accepted a register without a worker or in an array: %q", data)
+				}
+			case MsgAccept, MsgRefuse, MsgFinish:
+				if m.Job == "" || m.Epoch == 0 {
+					t.Fatalf("accepted %s without job or epoch: %q", m.Type, data)
+				}
+			case MsgHeartbeat:
+			default:
+				t.Fatalf("accepted type %q", m.Type)
 			}
-		case MsgAccept, MsgRefuse, MsgFinish:
-			if m.Job == "" || m.Epoch == 0 {
-				t.Fatalf("accepted %s without job or epoch: %q", m.Type, data)
-			}
-		case MsgHeartbeat:
-		default:
-			t.Fatalf("accepted type %q", m.Type)
 		}
 	})
 }

@@ -9,12 +9,15 @@ import (
 	"slices"
 )
 
-// Messages between a worker and the dispatcher node it is connected to, one JSON
-// object per WebSocket text message, told apart by "type".
+// Messages between a worker and the dispatcher node it is connected to, JSON objects
+// told apart by "type", one per WebSocket text message, or several as a JSON array
+// in one message: a node sends arrays to a worker that registered with
+// "batches":true, and a worker may send arrays once "registered" says
+// "batches":true. Arrays hold at most 256 messages.
 //
 // Worker → node:
 //
-//	{"type":"register","worker":{"id","capacity","labels","version","status"},"sessions":[{"job","epoch"}],
+//	{"type":"register","worker":{"id","capacity","labels","version","status","batches"},"sessions":[{"job","epoch"}],
 //	 "finished":[{"job","epoch","failed","reason"}]}   sessions that ended while no finish was acknowledged
 //	{"type":"heartbeat","seq":N,"active":N,"cpu":0.3,"status":"available|full|draining"}
 //	{"type":"accept","job":ID,"epoch":E}
@@ -23,7 +26,7 @@ import (
 //
 // Node → worker:
 //
-//	{"type":"registered","leave":[{"job","epoch"}]}   sessions to leave at once
+//	{"type":"registered","leave":[{"job","epoch"}],"batches":true}   sessions to leave at once
 //	{"type":"offer","job":ID,"room":R,"epoch":E,"labels":{...}}
 //	{"type":"confirm","job":ID,"epoch":E}              the accept is committed: join the room now
 //	{"type":"finished","job":ID,"epoch":E}             the finish is committed (or was moot): forget it
@@ -47,6 +50,8 @@ type Message struct {
 	Leave    []JobRef          `json:"leave,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Seq      uint64            `json:"seq,omitempty"`
+	// Batches, in "registered", says the node reads arrays of messages.
+	Batches bool `json:"batches,omitempty"`
 }
 
 // WorkerInfo is what a worker says of itself when it registers.
@@ -56,6 +61,8 @@ type WorkerInfo struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 	Version  string            `json:"version,omitempty"`
 	Status   WorkerStatus      `json:"status,omitempty"`
+	// Batches says the worker reads arrays of messages.
+	Batches bool `json:"batches,omitempty"`
 }
 
 // Message types.
@@ -77,6 +84,7 @@ const (
 // Limits on what a worker may send.
 const (
 	maxMessage  = 64 << 10
+	maxFrame    = 256
 	maxSessions = 10000
 	maxReason   = 500
 	maxCapacity = 10000
@@ -84,6 +92,41 @@ const (
 
 // ErrBadMessage wraps every reason a message is refused.
 var ErrBadMessage = errors.New("bad message")
+
+// DecodeWorkerMessages parses and checks what one WebSocket message from a worker
+// holds: one message, or an array of 1 to 256; one bad message refuses them all.
+func DecodeWorkerMessages(data []byte) ([]Message, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		m, err := DecodeWorkerMessage(data)
+		if err != nil {
+			return nil, err
+		}
+		return []Message{m}, nil
+	}
+	if len(data) > maxMessage {
+		return nil, fmt.Errorf("%w: %d bytes; at most %d", ErrBadMessage, len(data), maxMessage)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if len(raw) == 0 || len(raw) > maxFrame {
+		return nil, fmt.Errorf("%w: an array of %d messages; 1 to %d", ErrBadMessage, len(raw), maxFrame)
+	}
+	msgs := make([]Message, len(raw))
+	for i, r := range raw {
+		m, err := DecodeWorkerMessage(r)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		if m.Type == MsgRegister {
+			return nil, fmt.Errorf("%w: message %d: register comes alone", ErrBadMessage, i)
+		}
+		msgs[i] = m
+	}
+	return msgs, nil
+}
 
 // DecodeWorkerMessage parses and checks one message from a worker: unknown fields,
 // unknown types, missing or out-of-range values are refused with the reason.

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,8 +55,10 @@ type Dispatched struct {
 	// unacked holds the ends of sessions the dispatcher has not acknowledged yet:
 	// they are sent again with the next registration, so a finish lost with a
 	// connection or a leader does not send the room's job back to pending.
-	unacked  map[string]dispatcher.JobRef
-	conn     *websocket.Conn
+	unacked map[string]dispatcher.JobRef
+	conn    *websocket.Conn
+	// batches: the node reads arrays of messages.
+	batches  bool
 	writeMu  sync.Mutex
 	draining bool
 	wg       sync.WaitGroup
@@ -219,7 +222,7 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 		}
 	}
 	reg := dispatcher.Message{Type: dispatcher.MsgRegister, Worker: &dispatcher.WorkerInfo{ID: d.cfg.ID, Capacity: d.cfg.Capacity,
-		Labels: d.cfg.Labels, Version: d.cfg.Version, Status: d.statusLocked()}}
+		Labels: d.cfg.Labels, Version: d.cfg.Version, Status: d.statusLocked(), Batches: true}}
 	for job, s := range d.sessions {
 		if !s.left {
 			reg.Sessions = append(reg.Sessions, dispatcher.JobRef{Job: job, Epoch: s.epoch})
@@ -234,10 +237,11 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 		return false, err
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var first dispatcher.Message
-	if err := ws.ReadJSON(&first); err != nil {
+	frame, err := readMessages(ws)
+	if err != nil {
 		return false, err
 	}
+	first := frame[0]
 	if first.Type != dispatcher.MsgRegistered {
 		return false, fmt.Errorf("dispatcher refused the registration: %s", first.Error)
 	}
@@ -245,7 +249,7 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 		d.leave(l.Job, l.Epoch, "fenced at registration")
 	}
 	d.mu.Lock()
-	d.conn = ws
+	d.conn, d.batches = ws, first.Batches
 	d.renewedAt = time.Now() // registering renewed the lease
 	d.sent = map[uint64]time.Time{}
 	// The registration committed the ends it carried.
@@ -288,42 +292,53 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	defer func() { stopBeats(); <-beating }()
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(5 * d.cfg.Heartbeat))
-		var m dispatcher.Message
-		if err := readJSON(ws, &m); err != nil {
+		frame, err := readMessages(ws)
+		if err != nil {
 			return true, err
 		}
-		switch m.Type {
-		case dispatcher.MsgOffer:
-			d.offer(ctx, m)
-		case dispatcher.MsgConfirm:
-			d.confirm(ctx, m)
-		case dispatcher.MsgRenewed:
-			d.mu.Lock()
-			if at, ok := d.sent[m.Seq]; ok {
-				if at.After(d.renewedAt) {
-					d.renewedAt = at
-				}
-				for seq := range d.sent {
-					if seq <= m.Seq {
-						delete(d.sent, seq)
-					}
-				}
+		var answers []dispatcher.Message
+		for _, m := range frame {
+			if m.Type == dispatcher.MsgOffer {
+				answers = append(answers, d.offer(m))
+				continue
 			}
-			d.mu.Unlock()
-		case dispatcher.MsgLeave:
-			d.leave(m.Job, m.Epoch, m.Reason)
-		case dispatcher.MsgFinished:
-			d.mu.Lock()
-			if d.unacked[m.Job].Epoch == m.Epoch {
-				delete(d.unacked, m.Job)
-			}
-			d.mu.Unlock()
-		case dispatcher.MsgError:
-			d.log.Warn("dispatcher reported an error", "job", m.Job, "err", m.Error)
+			d.handle(ctx, m)
 		}
+		d.send(answers...)
 		if d.drained() {
 			return true, nil
 		}
+	}
+}
+
+// handle acts on one message from the node other than an offer.
+func (d *Dispatched) handle(ctx context.Context, m dispatcher.Message) {
+	switch m.Type {
+	case dispatcher.MsgConfirm:
+		d.confirm(ctx, m)
+	case dispatcher.MsgRenewed:
+		d.mu.Lock()
+		if at, ok := d.sent[m.Seq]; ok {
+			if at.After(d.renewedAt) {
+				d.renewedAt = at
+			}
+			for seq := range d.sent {
+				if seq <= m.Seq {
+					delete(d.sent, seq)
+				}
+			}
+		}
+		d.mu.Unlock()
+	case dispatcher.MsgLeave:
+		d.leave(m.Job, m.Epoch, m.Reason)
+	case dispatcher.MsgFinished:
+		d.mu.Lock()
+		if d.unacked[m.Job].Epoch == m.Epoch {
+			delete(d.unacked, m.Job)
+		}
+		d.mu.Unlock()
+	case dispatcher.MsgError:
+		d.log.Warn("dispatcher reported an error", "job", m.Job, "err", m.Error)
 	}
 }
 
@@ -345,49 +360,60 @@ func (d *Dispatched) heartbeat() dispatcher.Message {
 	return dispatcher.Message{Type: dispatcher.MsgHeartbeat, Seq: d.seq, Active: len(d.sessions), CPU: processCPU(), Status: d.statusLocked()}
 }
 
-// send writes m on the current connection, if there is one.
-func (d *Dispatched) send(m dispatcher.Message) {
+// send writes msgs on the current connection, if there is one: as one WebSocket
+// message when the node reads arrays.
+func (d *Dispatched) send(msgs ...dispatcher.Message) {
 	d.mu.Lock()
-	ws := d.conn
+	ws, batches := d.conn, d.batches
 	d.mu.Unlock()
-	if ws == nil {
+	if ws == nil || len(msgs) == 0 {
 		return
 	}
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
-	data, err := json.Marshal(m)
-	if err != nil {
-		return
+	for len(msgs) > 0 {
+		n := 1
+		if batches {
+			n = min(len(msgs), 256)
+		}
+		var data []byte
+		var err error
+		if n == 1 {
+			data, err = json.Marshal(msgs[0])
+		} else {
+			data, err = json.Marshal(msgs[:n])
+		}
+		msgs = msgs[n:]
+		if err != nil {
+			continue
+		}
+		_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if ws.WriteMessage(websocket.TextMessage, data) != nil {
+			return
+		}
 	}
-	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_ = ws.WriteMessage(websocket.TextMessage, data)
 }
 
-// offer starts a session for an offered job and accepts it, or refuses when the
-// worker is draining or full.
-func (d *Dispatched) offer(ctx context.Context, m dispatcher.Message) {
+// offer holds a place for an offered job and returns the accept, or the refusal
+// when the worker is draining or full.
+func (d *Dispatched) offer(m dispatcher.Message) dispatcher.Message {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if s, ok := d.sessions[m.Job]; ok && s.epoch == m.Epoch {
-		d.mu.Unlock()
-		d.send(dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch})
-		return
+		return dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch}
 	}
 	if d.draining || len(d.sessions) >= d.cfg.Capacity {
 		reason := "full"
 		if d.draining {
 			reason = "draining"
 		}
-		d.mu.Unlock()
-		d.send(dispatcher.Message{Type: dispatcher.MsgRefuse, Job: m.Job, Epoch: m.Epoch, Reason: reason})
-		return
+		return dispatcher.Message{Type: dispatcher.MsgRefuse, Job: m.Job, Epoch: m.Epoch, Reason: reason}
 	}
 	// A place is held and the offer accepted; the session starts when the dispatcher
 	// confirms the accept is committed, so an offer that expired meanwhile (and went
 	// to another worker) never has two sessions in its room.
-	s := &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: func() {}}
-	d.sessions[m.Job] = s
-	d.mu.Unlock()
-	d.send(dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch})
+	d.sessions[m.Job] = &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: func() {}}
+	return dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch}
 }
 
 // confirm starts the session of a confirmed accept.
@@ -469,14 +495,24 @@ func (d *Dispatched) closeConn() {
 	}
 }
 
-// readJSON reads one message into v (cheaper than Conn.ReadJSON, which makes a
-// decoder per message).
-func readJSON(ws *websocket.Conn, v any) error {
+// readMessages reads one WebSocket message from the node: a message, or an array
+// of them.
+func readMessages(ws *websocket.Conn) ([]dispatcher.Message, error) {
 	_, data, err := ws.ReadMessage()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return json.Unmarshal(data, v)
+	var msgs []dispatcher.Message
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		err = json.Unmarshal(data, &msgs)
+	} else {
+		msgs = make([]dispatcher.Message, 1)
+		err = json.Unmarshal(data, &msgs[0])
+	}
+	if err == nil && len(msgs) == 0 {
+		err = errors.New("an empty array of messages")
+	}
+	return msgs, err
 }
 
 func truncate(s string, n int) string {
