@@ -63,6 +63,9 @@ type DispatchReport struct {
 	Nodes           int       `json:"nodes"`
 	Workers         int       `json:"workers"`
 	Jobs            int       `json:"jobs"`
+	// Calibration is this machine's speed at the start: CPU microseconds per
+	// loopback HTTP request (see calibrate). Compare runs only where it agrees.
+	Calibration float64 `json:"calibration_us_per_request"`
 	AssignmentsPerS float64   `json:"assignments_per_s"`
 	// CreateToRunning is from a job's creation to its acceptance being committed,
 	// by the cluster's own timestamps.
@@ -176,6 +179,9 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 		return rep, err
 	}
 	rep = DispatchReport{Scenario: "dispatch", Started: time.Now().UTC(), Nodes: o.Nodes, Workers: o.Workers, Jobs: o.Jobs}
+	if rep.Calibration, err = calibrate(ctx, calibrationRequests); err != nil {
+		return rep, fmt.Errorf("calibration: %w", err)
+	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	c := &cluster{o: o, secret: hex.EncodeToString(b[:]),
@@ -605,6 +611,7 @@ func (c *cluster) check(ctx context.Context, want int, ledger *roomLedger) (lost
 // WriteText prints the report.
 func (r DispatchReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "dispatch: %d nodes, %d simulated workers, %d jobs per phase\n", r.Nodes, r.Workers, r.Jobs)
+	fmt.Fprintf(w, "  machine: %.1f µs of CPU per loopback HTTP request (calibration: compare runs where it agrees)\n", r.Calibration)
 	for _, p := range r.Phases {
 		how := fmt.Sprintf("%d clients, one job per request", p.Clients)
 		switch {

@@ -29,6 +29,9 @@ func TestDispatchScenario(t *testing.T) {
 	if rep.AssignmentsPerS <= 0 || rep.CreateToRunning.P50 <= 0 || rep.CreateToRunning.P99 < rep.CreateToRunning.P50 {
 		t.Errorf("report %+v; want positive, ordered placement figures", rep)
 	}
+	if rep.Calibration <= 0 {
+		t.Errorf("calibration %v µs per request; want it measured", rep.Calibration)
+	}
 	if len(rep.Phases) != 3 {
 		t.Fatalf("phases %+v; want single, batched and at rate", rep.Phases)
 	}
