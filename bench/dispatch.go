@@ -58,15 +58,15 @@ func (o *DispatchOptions) defaults() {
 // "single" phase's: one create request per job, as LiveKit's room_started webhooks
 // arrive.
 type DispatchReport struct {
-	Scenario        string    `json:"scenario"`
-	Started         time.Time `json:"started"`
-	Nodes           int       `json:"nodes"`
-	Workers         int       `json:"workers"`
-	Jobs            int       `json:"jobs"`
+	Scenario string    `json:"scenario"`
+	Started  time.Time `json:"started"`
+	Nodes    int       `json:"nodes"`
+	Workers  int       `json:"workers"`
+	Jobs     int       `json:"jobs"`
 	// Calibration is this machine's speed at the start: CPU microseconds per
 	// loopback HTTP request (see calibrate). Compare runs only where it agrees.
-	Calibration float64 `json:"calibration_us_per_request"`
-	AssignmentsPerS float64   `json:"assignments_per_s"`
+	Calibration     float64 `json:"calibration_us_per_request"`
+	AssignmentsPerS float64 `json:"assignments_per_s"`
 	// CreateToRunning is from a job's creation to its acceptance being committed,
 	// by the cluster's own timestamps.
 	CreateToRunning Summary         `json:"create_to_running_ms"`
