@@ -47,7 +47,7 @@ bench-pipeline: deps build
 	@mkdir -p bench/results
 	$(ATTENDANT) bench pipeline --turns 50 --out bench/results/pipeline.json
 
-## bench-dispatch: three dispatcher processes, 20 simulated workers, 5000 jobs, 20 leader kills
+## bench-dispatch: three dispatcher processes, 20 simulated workers, 5000 jobs per phase (single, batched, at 5000/s), 20 leader kills
 bench-dispatch: build
 	@mkdir -p bench/results
 	$(ATTENDANT) bench dispatch --nodes 3 --workers 20 --jobs 5000 --kills 20 --out bench/results/dispatch.json
@@ -71,6 +71,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzExtractPDF$$' -fuzztime $(FUZZ_EXECS_SLOW) ./retrieval/extract
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZ_EXECS) ./retrieval/chunk
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWorkerMessage$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 
 clean:
 	rm -rf $(BIN)/attendant
