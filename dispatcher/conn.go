@@ -19,9 +19,10 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
 // serveWorker runs one worker's connection: it registers the worker (reconciling the
 // sessions it reports), relays its heartbeats and answers as commands, sends it the
 // offers the leader makes for it, and tells it to leave a job that ended or moved.
-// The handler's goroutine reads; it owns a writer and a watcher goroutine and a
-// bounded goroutine per message being committed, all stopped and waited for when
-// the connection ends.
+// The handler's goroutine reads and hands each message to the proposer without
+// waiting (at most maxInflight at once; the answer is sent from the committing
+// goroutine); it owns a writer and a watcher goroutine. When the connection ends
+// it waits for both and for the messages still being committed.
 func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
