@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -176,27 +175,9 @@ func (c *workerConn) write(ctx context.Context, ws *websocket.Conn) {
 		msgs := c.out
 		c.out = nil
 		c.outMu.Unlock()
-		for len(msgs) > 0 {
-			n := 1
-			if c.batches {
-				n = min(len(msgs), maxFrame)
-			}
-			var data []byte
-			var err error
-			if n == 1 {
-				data, err = json.Marshal(msgs[0])
-			} else {
-				data, err = json.Marshal(msgs[:n])
-			}
-			msgs = msgs[n:]
-			if err != nil {
-				continue
-			}
-			_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
-				c.stop()
-				return
-			}
+		if err := WriteMessages(ws, msgs, c.batches); err != nil {
+			c.stop()
+			return
 		}
 	}
 }

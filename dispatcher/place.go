@@ -16,30 +16,26 @@ func place(s *State, fresh []*Job, max int) []Assignment {
 	if len(s.pending)+len(fresh) == 0 {
 		return nil
 	}
-	pending := slices.AppendSeq(slices.Clip(fresh), maps.Values(s.pending))
-	slices.SortFunc(pending, func(a, b *Job) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	})
+	// Workers first: with none able to take a job, the pending ones are not sorted
+	// (the leader asks at every commit whether anything can be placed).
 	type cand struct {
 		w    *Worker
 		load int
 	}
 	var ws []*cand
-	byID := map[string]*cand{}
 	for _, id := range slices.Sorted(maps.Keys(s.Workers)) {
 		w := s.Workers[id]
-		if w.Status == WorkerAvailable && w.Capacity > 0 {
-			c := &cand{w: w}
-			ws = append(ws, c)
-			byID[id] = c
+		if load := s.load(id); w.Status == WorkerAvailable && load < w.Capacity {
+			ws = append(ws, &cand{w: w, load: load})
 		}
 	}
 	if len(ws) == 0 {
 		return nil
 	}
-	for id, c := range byID {
-		c.load = s.load(id)
-	}
+	pending := slices.AppendSeq(slices.Clip(fresh), maps.Values(s.pending))
+	slices.SortFunc(pending, func(a, b *Job) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
 	less := func(a, b *cand) int {
 		// a.load/a.cap < b.load/b.cap, without division.
 		return cmp.Or(cmp.Compare(a.load*b.w.Capacity, b.load*a.w.Capacity),

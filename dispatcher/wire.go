@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Messages between a worker and the dispatcher node it is connected to, JSON objects
@@ -93,11 +96,60 @@ const (
 // ErrBadMessage wraps every reason a message is refused.
 var ErrBadMessage = errors.New("bad message")
 
+// isArray reports whether a WebSocket message holds an array of messages.
+func isArray(data []byte) bool {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '['
+}
+
+// WriteMessages writes msgs on ws, each with a 5 s deadline: one to a WebSocket
+// message, or, when the other side reads arrays (batches), up to 256 to one.
+func WriteMessages(ws *websocket.Conn, msgs []Message, batches bool) error {
+	for len(msgs) > 0 {
+		n := 1
+		if batches {
+			n = min(len(msgs), maxFrame)
+		}
+		var data []byte
+		var err error
+		if n == 1 {
+			data, err = json.Marshal(msgs[0])
+		} else {
+			data, err = json.Marshal(msgs[:n])
+		}
+		msgs = msgs[n:]
+		if err != nil {
+			return err
+		}
+		_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeNodeMessages parses what one WebSocket message from a node holds: one
+// message, or an array of them.
+func DecodeNodeMessages(data []byte) ([]Message, error) {
+	var msgs []Message
+	var err error
+	if isArray(data) {
+		err = json.Unmarshal(data, &msgs)
+	} else {
+		msgs = make([]Message, 1)
+		err = json.Unmarshal(data, &msgs[0])
+	}
+	if err == nil && len(msgs) == 0 {
+		err = errors.New("an empty array of messages")
+	}
+	return msgs, err
+}
+
 // DecodeWorkerMessages parses and checks what one WebSocket message from a worker
 // holds: one message, or an array of 1 to 256; one bad message refuses them all.
 func DecodeWorkerMessages(data []byte) ([]Message, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '[' {
+	if !isArray(data) {
 		m, err := DecodeWorkerMessage(data)
 		if err != nil {
 			return nil, err

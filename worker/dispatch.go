@@ -1,9 +1,7 @@
 package worker
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -371,27 +369,7 @@ func (d *Dispatched) send(msgs ...dispatcher.Message) {
 	}
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
-	for len(msgs) > 0 {
-		n := 1
-		if batches {
-			n = min(len(msgs), 256)
-		}
-		var data []byte
-		var err error
-		if n == 1 {
-			data, err = json.Marshal(msgs[0])
-		} else {
-			data, err = json.Marshal(msgs[:n])
-		}
-		msgs = msgs[n:]
-		if err != nil {
-			continue
-		}
-		_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if ws.WriteMessage(websocket.TextMessage, data) != nil {
-			return
-		}
-	}
+	_ = dispatcher.WriteMessages(ws, msgs, batches)
 }
 
 // offer holds a place for an offered job and returns the accept, or the refusal
@@ -502,17 +480,7 @@ func readMessages(ws *websocket.Conn) ([]dispatcher.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	var msgs []dispatcher.Message
-	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
-		err = json.Unmarshal(data, &msgs)
-	} else {
-		msgs = make([]dispatcher.Message, 1)
-		err = json.Unmarshal(data, &msgs[0])
-	}
-	if err == nil && len(msgs) == 0 {
-		err = errors.New("an empty array of messages")
-	}
-	return msgs, err
+	return dispatcher.DecodeNodeMessages(data)
 }
 
 func truncate(s string, n int) string {
