@@ -169,7 +169,7 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, fsm: fsm, raft: r, store: store, transport: transport, log: log,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			// Every proposer keeps its connection to the leader open.
+			// The forwarding connections to the leader are kept open.
 			MaxIdleConnsPerHost: 2 * inflight, IdleConnTimeout: time.Minute}},
 		queue: proposer{wake: make(chan struct{}, 1)}}
 	if cfg.Bootstrap {
