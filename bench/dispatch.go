@@ -558,7 +558,19 @@ func (c *cluster) loseWorker(ctx context.Context, victim *simWorker) (float64, i
 		}
 		return true
 	}); err != nil {
-		return 0, 0, fmt.Errorf("the dead worker's %d jobs did not move: %w", len(held), err)
+		var now []dispatcher.Job
+		_, _ = c.call(ctx, c.reader(ctx), "GET", "/v1/jobs", nil, &now)
+		states := map[string]int{}
+		heldSet := map[string]bool{}
+		for _, id := range held {
+			heldSet[id] = true
+		}
+		for _, j := range now {
+			if heldSet[j.ID] {
+				states[string(j.State)+" on "+j.Worker+" ("+j.Reason+")"]++
+			}
+		}
+		return 0, 0, fmt.Errorf("the dead worker's %d jobs did not move (now: %v): %w", len(held), states, err)
 	}
 	return ms(time.Since(died)), len(held), nil
 }
