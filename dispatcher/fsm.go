@@ -368,7 +368,7 @@ func (s *State) assign(c Command, index uint64) Result {
 	for _, a := range c.Assign {
 		j, w := s.Jobs[a.Job], s.Workers[a.Worker]
 		if j == nil || w == nil || j.State != JobPending || w.Status != WorkerAvailable ||
-			!matches(j.Labels, w.Labels) || slices.Contains(j.Avoid, w.ID) {
+			!matches(j.Labels, w.Labels) || j.avoids(w.ID) {
 			continue
 		}
 		if _, ok := load[w.ID]; !ok {
@@ -471,8 +471,9 @@ func (s *State) prune(c Command) Result {
 
 // requeue sends a job back to pending, away from the worker that had it.
 func (s *State) requeue(j *Job, at time.Time, reason string) {
-	if j.Worker != "" && !slices.Contains(j.Avoid, j.Worker) {
-		j.Avoid = append(slices.Clip(j.Avoid), j.Worker) // a new array: copies keep theirs
+	if j.Worker != "" {
+		// A new array (copies keep theirs), with the worker that failed it last.
+		j.Avoid = append(slices.DeleteFunc(slices.Clone(j.Avoid), func(w string) bool { return w == j.Worker }), j.Worker)
 	}
 	j.State, j.Worker, j.OfferExpires, j.Reason, j.UpdatedAt = JobPending, "", time.Time{}, reason, at
 	s.track(j)

@@ -9,7 +9,7 @@ import (
 // place chooses workers for up to max pending jobs, oldest first: the state's and
 // fresh ones (about to be created in the same raft entry). For each, the
 // least-loaded available worker (by share of its capacity in use, then CPU, then id)
-// with room to spare, whose labels match the job's and that has not failed it. It
+// with room to spare, whose labels match the job's and that did not fail it last. It
 // counts its own choices, so one batch does not overfill a worker. Jobs no worker
 // can take stay pending.
 func place(s *State, fresh []*Job, max int) []Assignment {
@@ -48,7 +48,7 @@ func place(s *State, fresh []*Job, max int) []Assignment {
 			break
 		}
 		for i, c := range ws {
-			if c.load >= c.w.Capacity || !matches(j.Labels, c.w.Labels) || slices.Contains(j.Avoid, c.w.ID) {
+			if c.load >= c.w.Capacity || !matches(j.Labels, c.w.Labels) || j.avoids(c.w.ID) {
 				continue
 			}
 			out = append(out, Assignment{Job: j.ID, Worker: c.w.ID})

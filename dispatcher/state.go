@@ -45,7 +45,8 @@ type Job struct {
 	Epoch  uint64 `json:"epoch,omitempty"`
 	// OfferExpires is when an unanswered offer goes back to pending.
 	OfferExpires time.Time `json:"offer_expires,omitzero"`
-	// Avoid lists workers that refused, timed out on or lost the job.
+	// Avoid lists the workers that refused, timed out on or lost the job, the
+	// latest last; placement avoids that latest one (see avoids).
 	Avoid []string `json:"avoid,omitempty"`
 	// Attempts counts the offers made.
 	Attempts  int       `json:"attempts"`
@@ -202,6 +203,13 @@ func (s *State) Held(worker string) map[string]*Job { return s.held[worker] }
 func (j *Job) copy() *Job {
 	c := *j
 	return &c
+}
+
+// avoids reports whether placement keeps the job away from a worker: the one that
+// failed it last. Earlier failures do not count, or a job failed once by every
+// worker of a small pool would never be placed again.
+func (j *Job) avoids(worker string) bool {
+	return len(j.Avoid) > 0 && j.Avoid[len(j.Avoid)-1] == worker
 }
 
 // matches reports whether a worker's labels satisfy every label a job asks for.
