@@ -240,9 +240,10 @@ func TestThreeNodeCluster(t *testing.T) {
 	mu.Lock()
 	nodes[oldIndex[old.id]] = back
 	mu.Unlock()
-	// Once it hears from the leader, its reads wait for what it knows is committed:
-	// it does not answer from its old state.
-	waitFor(t, "the old leader to hear from the new one", 10*time.Second, func() bool { return back.Status().Leader != "" })
+	// Once it knows the cluster's writes are committed, its reads wait until it has
+	// applied them: it does not answer from its old state.
+	last := survivor.Status().Applied
+	waitFor(t, "the old leader to learn what is committed", 10*time.Second, func() bool { return back.raft.CommitIndex() >= last })
 	var caught []Job
 	back.call(t, "GET", "/v1/jobs", nil, &caught)
 	if len(caught) != 21 {
