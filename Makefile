@@ -72,6 +72,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZ_EXECS) ./retrieval/chunk
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWorkerMessage$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResults$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 
 clean:
 	rm -rf $(BIN)/attendant

@@ -56,6 +56,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST /internal/join", auth(n.join))
 	mux.HandleFunc("POST /internal/remove", auth(n.remove))
 	mux.HandleFunc("POST /internal/apply", auth(n.internalApply))
+	mux.HandleFunc("POST /internal/offers", auth(n.receiveOffers))
 	mux.HandleFunc("GET /v1/workers/connect", auth(n.serveWorker))
 	// Profiles for operators, behind the secret like everything that is not status.
 	mux.HandleFunc("GET /debug/pprof/", auth(pprof.Index))
@@ -332,7 +333,13 @@ func (n *Node) internalApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, appliedBatch{Results: results, Index: index})
+	answer := appliedBatch{Results: results, Index: index}
+	if r.Header.Get("Accept") != resultsMediaType {
+		writeJSON(w, http.StatusOK, answer) // a node of an earlier version
+		return
+	}
+	w.Header().Set("Content-Type", resultsMediaType)
+	_, _ = w.Write(encodeResults(answer))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -68,5 +69,51 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	}
 	if after := stateBytes(t, tn); !bytes.Equal(before, after) {
 		t.Errorf("bad requests changed the state:\n%s\n%s", before, after)
+	}
+}
+
+// The leader answers a forwarded batch in the binary form when asked for it, and in
+// JSON to a node of an earlier version that does not ask; both say the same.
+func TestForwardedAnswerBothForms(t *testing.T) {
+	tn := startNode(t, "n0", filepath.Join(t.TempDir(), "n0"), true)
+	defer tn.stop()
+	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" && tn.Ready(t.Context()) == nil })
+	apply := func(accept string) (string, []byte) {
+		batch := mustEncode(t, Command{Type: CmdBatch, Batch: []Command{
+			{Type: CmdCreate, At: t0, Create: &CreateJob{ID: "j-1", Room: "room-1", RequestID: "r"}}}})
+		req, _ := http.NewRequest("POST", "http://"+tn.http+"/internal/apply", bytes.NewReader(batch))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("apply: %d %s", resp.StatusCode, b.String())
+		}
+		return resp.Header.Get("Content-Type"), b.Bytes()
+	}
+	kind, data := apply(resultsMediaType)
+	if kind != resultsMediaType {
+		t.Fatalf("asked for the binary form, got %q", kind)
+	}
+	bin, err := decodeResults(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, data = apply("")
+	var old appliedBatch
+	if err := json.Unmarshal(data, &old); err != nil || kind != "application/json" {
+		t.Fatalf("an earlier version's answer: %q %v", kind, err)
+	}
+	// The same create twice: the second answers the job the first made.
+	if len(bin.Results) != 1 || bin.Results[0].Job == nil || len(old.Results) != 1 || old.Results[0].Job == nil ||
+		bin.Results[0].Job.ID != "j-1" || old.Results[0].Job.ID != "j-1" || !bin.Results[0].Job.CreatedAt.Equal(old.Results[0].Job.CreatedAt) {
+		t.Errorf("binary %+v and JSON %+v answers differ", bin, old)
 	}
 }

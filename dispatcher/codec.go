@@ -478,3 +478,156 @@ func (d *decoder) command(depth int) Command {
 	}
 	return c
 }
+
+// A forwarded batch's answer (the results of its commands and the index of the
+// entry that carried them) comes back in a binary form too, when the follower asks
+// for it with resultsMediaType; the leader answers JSON to one that does not.
+//
+//	version (byte) · index (uvarint) · count · results
+//
+// A result is presence bits (uvarint) and the present fields in their order: job,
+// leave, applied, code, err, batch (one level only).
+const (
+	resultsVersion   = 1
+	resultsMediaType = "application/vnd.attendant.results"
+)
+
+const (
+	resHasJob = 1 << iota
+	resHasLeave
+	resHasApplied
+	resHasCode
+	resHasErr
+	resHasBatch
+	resAllFields = 1<<iota - 1
+)
+
+// encodeResults returns the binary form of a forwarded batch's answer.
+func encodeResults(a appliedBatch) []byte {
+	e := encoder{b: make([]byte, 0, 64+96*len(a.Results))}
+	e.b = append(e.b, resultsVersion)
+	e.uint(a.Index)
+	e.uint(uint64(len(a.Results)))
+	for _, r := range a.Results {
+		e.result(r, 0)
+	}
+	return e.b
+}
+
+// decodeResults reads what encodeResults wrote.
+func decodeResults(data []byte) (appliedBatch, error) {
+	var a appliedBatch
+	if len(data) == 0 || data[0] != resultsVersion {
+		return a, fmt.Errorf("%w: results version", ErrBadEncoding)
+	}
+	d := decoder{b: data[1:]}
+	a.Index = d.uint()
+	n := d.count()
+	a.Results = make([]Result, 0, n)
+	for range n {
+		a.Results = append(a.Results, d.result(0))
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d bytes left over", len(d.b))
+	}
+	if d.err != nil {
+		return appliedBatch{}, d.err
+	}
+	return a, nil
+}
+
+func (e *encoder) result(r Result, depth int) {
+	var bits uint64
+	for bit, present := range []bool{r.Job != nil, r.Leave != nil, r.Applied != 0, r.Code != "", r.Err != "", r.Batch != nil} {
+		if present {
+			bits |= 1 << bit
+		}
+	}
+	e.uint(bits)
+	if j := r.Job; j != nil {
+		e.str(j.ID)
+		e.str(j.Room)
+		e.str(j.RequestID)
+		e.labels(j.Labels)
+		e.str(string(j.State))
+		e.str(j.Reason)
+		e.str(j.Worker)
+		e.uint(j.Epoch)
+		e.time(j.OfferExpires)
+		e.strs(j.Avoid)
+		e.int(int64(j.Attempts))
+		e.time(j.CreatedAt)
+		e.time(j.OfferedAt)
+		e.time(j.StartedAt)
+		e.time(j.UpdatedAt)
+	}
+	if r.Leave != nil {
+		e.uint(uint64(len(r.Leave)))
+		for _, l := range r.Leave {
+			e.ref(l)
+		}
+	}
+	if r.Applied != 0 {
+		e.int(int64(r.Applied))
+	}
+	if r.Code != "" {
+		e.str(r.Code)
+	}
+	if r.Err != "" {
+		e.str(r.Err)
+	}
+	if r.Batch != nil {
+		if depth > 0 && e.err == nil {
+			e.err = fmt.Errorf("%w: nested batch result", ErrBadEncoding)
+		}
+		e.uint(uint64(len(r.Batch)))
+		for _, sub := range r.Batch {
+			e.result(sub, depth+1)
+		}
+	}
+}
+
+func (d *decoder) result(depth int) Result {
+	var r Result
+	bits := d.uint()
+	if bits&^resAllFields != 0 {
+		d.fail("unknown result fields %#x", bits)
+		return r
+	}
+	if bits&resHasJob != 0 {
+		r.Job = &Job{ID: d.str(), Room: d.str(), RequestID: d.str(), Labels: d.labels(), State: JobState(d.str()),
+			Reason: d.str(), Worker: d.str(), Epoch: d.uint(), OfferExpires: d.time(), Avoid: d.strs(),
+			Attempts: d.int32(), CreatedAt: d.time(), OfferedAt: d.time(), StartedAt: d.time(), UpdatedAt: d.time()}
+		if len(r.Job.Avoid) == 0 {
+			r.Job.Avoid = nil
+		}
+	}
+	if bits&resHasLeave != 0 {
+		n := d.count()
+		r.Leave = make([]JobRef, n)
+		for i := range n {
+			r.Leave[i] = d.ref()
+		}
+	}
+	if bits&resHasApplied != 0 {
+		r.Applied = d.int32()
+	}
+	if bits&resHasCode != 0 {
+		r.Code = d.str()
+	}
+	if bits&resHasErr != 0 {
+		r.Err = d.str()
+	}
+	if bits&resHasBatch != 0 {
+		if depth > 0 {
+			d.fail("nested batch result")
+			return r
+		}
+		n := d.count()
+		r.Batch = make([]Result, n)
+		for i := range n {
+			r.Batch[i] = d.result(depth + 1)
+		}
+	}
+	return r
+}

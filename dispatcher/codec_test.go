@@ -128,3 +128,66 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 	})
 }
+
+// every field a forwarded batch's answer can carry.
+func sampleResults() appliedBatch {
+	at := t0.Add(2500 * time.Millisecond)
+	job := &Job{ID: "j1", Room: "room-1", RequestID: "r1", Labels: map[string]string{"lang": "nl"}, State: JobOffered,
+		Reason: "refused by w0", Worker: "w1", Epoch: 42, OfferExpires: at.Add(2 * time.Second), Avoid: []string{"w0"},
+		Attempts: 2, CreatedAt: t0, OfferedAt: at, StartedAt: at.Add(time.Second), UpdatedAt: at}
+	return appliedBatch{Index: 1234, Results: []Result{
+		{Job: job, Applied: 1},
+		{Job: &Job{ID: "j2", Room: "room-2", RequestID: "r2", State: JobPending, CreatedAt: t0, UpdatedAt: t0}},
+		{Leave: []JobRef{{Job: "j3", Epoch: 7, Reason: "moved"}}},
+		{Code: "fenced", Err: "j4"},
+		{Applied: 3},
+		{},
+		{Batch: []Result{{Applied: 1}, {Code: "unknown_job", Err: "j5"}}},
+	}}
+}
+
+// A forwarded batch's answer comes back from its binary form as it went in, and
+// every cut of it is refused.
+func TestResultsRoundTrip(t *testing.T) {
+	want := sampleResults()
+	data := encodeResults(want)
+	got, err := decodeResults(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip\n got %+v\nwant %+v", got, want)
+	}
+	for n := range len(data) {
+		if _, err := decodeResults(data[:n]); !errors.Is(err, ErrBadEncoding) {
+			t.Fatalf("cut at %d of %d bytes: err %v; want ErrBadEncoding", n, len(data), err)
+		}
+	}
+	nested := appliedBatch{Results: []Result{{Batch: []Result{{Batch: []Result{}}}}}}
+	if _, err := decodeResults(encodeResults(nested)); !errors.Is(err, ErrBadEncoding) {
+		t.Errorf("nested batch result: %v; want ErrBadEncoding", err)
+	}
+}
+
+// FuzzDecodeResults: any bytes either decode to an answer that encodes and decodes
+// to itself, or are refused with ErrBadEncoding; nothing panics.
+func FuzzDecodeResults(f *testing.F) {
+	f.Add(encodeResults(sampleResults()))
+	f.Add(encodeResults(appliedBatch{}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := decodeResults(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadEncoding) {
+				t.Fatalf("error %v does not wrap ErrBadEncoding", err)
+			}
+			return
+		}
+		back, err := decodeResults(encodeResults(a))
+		if err != nil {
+			t.Fatalf("re-encoded answer does not decode: %v", err)
+		}
+		if !reflect.DeepEqual(back, a) {
+			t.Fatalf("round trip changed the answer:\n%+v\n%+v", a, back)
+		}
+	})
+}

@@ -66,6 +66,8 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	for _, l := range res.Leave {
 		delete(c.held, l.Job)
 	}
+	n.addConn(c)
+	defer n.removeConn(c)
 	c.send(Message{Type: MsgRegistered, Leave: res.Leave, Batches: true})
 	// A bad message's error is the last thing written, once the writer has stopped.
 	var final error

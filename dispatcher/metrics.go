@@ -17,9 +17,12 @@ type Metrics struct {
 	BatchCommands prometheus.Histogram
 	Placements    prometheus.Counter
 	OffersExpired prometheus.Counter
-	WorkersLost   prometheus.Counter
-	Pruned        prometheus.Counter
-	Connections   prometheus.Gauge
+	// OffersPushed counts the offers this node, as leader, sent straight to the
+	// node holding their worker's connection once committed.
+	OffersPushed prometheus.Counter
+	WorkersLost  prometheus.Counter
+	Pruned       prometheus.Counter
+	Connections  prometheus.Gauge
 	// JobStartSeconds is from a job's creation to its worker's accept, observed as
 	// this node applies the accept (every node sees every job start).
 	JobStartSeconds prometheus.Histogram
@@ -43,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Assignments of pending jobs to workers this node proposed as leader."}),
 		OffersExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "attendant_dispatcher_offers_expired_total",
 			Help: "Offers this node, as leader, sent back to pending because their worker did not answer."}),
+		OffersPushed: prometheus.NewCounter(prometheus.CounterOpts{Name: "attendant_dispatcher_offers_pushed_total",
+			Help: "Committed offers this node, as leader, sent straight to the node holding their worker's connection."}),
 		WorkersLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "attendant_dispatcher_workers_lost_total",
 			Help: "Workers this node, as leader, declared lost after their lease ran out."}),
 		Pruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "attendant_dispatcher_pruned_total",
@@ -54,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Leader, m.LeaderChanges, m.CommitSeconds, m.BatchCommands, m.Placements, m.OffersExpired,
+		reg.MustRegister(m.Leader, m.LeaderChanges, m.CommitSeconds, m.BatchCommands, m.Placements, m.OffersExpired, m.OffersPushed,
 			m.WorkersLost, m.Pruned, m.Connections, m.JobStartSeconds)
 	}
 	return m

@@ -63,6 +63,11 @@ type Node struct {
 	client    *http.Client
 
 	queue proposer
+	// pusher sends committed offers to the nodes holding their workers while this
+	// node leads (nil otherwise); conns are the worker connections held here.
+	pusher  atomic.Pointer[offerPusher]
+	connsMu sync.Mutex
+	conns   map[string]*workerConn
 	// answered is the highest log index whose results this node has given a client.
 	answered  atomic.Uint64
 	stop      context.CancelFunc
@@ -169,9 +174,10 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, fsm: fsm, raft: r, store: store, transport: transport, log: log,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			// The forwarding connections to the leader are kept open.
-			MaxIdleConnsPerHost: 2 * inflight, IdleConnTimeout: time.Minute}},
-		queue: proposer{wake: make(chan struct{}, 1)}}
+			// The forwarding connections to the leader (and the leader's to the
+			// nodes it pushes offers to) are kept open.
+			MaxIdleConnsPerHost: 2 * forwardInflight, IdleConnTimeout: time.Minute}},
+		queue: proposer{wake: make(chan struct{}, 1)}, conns: map[string]*workerConn{}}
 	if cfg.Bootstrap {
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err != nil {
@@ -188,9 +194,10 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop, n.closed = stop, ctx.Done()
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.runProposer(ctx) }()
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
+	go func() { defer n.wg.Done(); n.announce(ctx) }()
 	return n, nil
 }
 
@@ -269,6 +276,7 @@ func (n *Node) forward(ctx context.Context, cmds []Command) ([]Result, uint64, e
 		return nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+n.cfg.Secret)
+	req.Header.Set("Accept", resultsMediaType)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("dispatcher: forward to the leader: %w", err)
@@ -279,7 +287,15 @@ func (n *Node) forward(ctx context.Context, cmds []Command) ([]Result, uint64, e
 		return nil, 0, fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	var applied appliedBatch
-	if err := json.NewDecoder(resp.Body).Decode(&applied); err != nil {
+	if resp.Header.Get("Content-Type") == resultsMediaType {
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		if err != nil {
+			return nil, 0, fmt.Errorf("dispatcher: reading the leader's answer: %w", err)
+		}
+		if applied, err = decodeResults(data); err != nil {
+			return nil, 0, fmt.Errorf("dispatcher: the leader's answer: %w", err)
+		}
+	} else if err := json.NewDecoder(resp.Body).Decode(&applied); err != nil { // a leader of an earlier version
 		return nil, 0, err
 	}
 	if len(applied.Results) != len(cmds) {
@@ -394,6 +410,30 @@ func (n *Node) watchLeadership(ctx context.Context) {
 	}
 }
 
+// announce records this node's addresses in the state once it is a member, so the
+// leader can reach it (to push offers for the workers connected here). A leader
+// also announces itself when it is elected.
+func (n *Node) announce(ctx context.Context) {
+	self := Peer{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr}
+	for {
+		var known bool
+		n.fsm.Read(func(s *State, _ uint64) { known = s.Nodes[self.ID] == self })
+		if known {
+			return
+		}
+		if n.Ready(ctx) == nil {
+			if _, _, err := n.submit(ctx, []Command{{Type: CmdAddNode, At: time.Now().UTC(), Node: &self}}, false); err == nil {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // leaderRun is one term of leadership's loops.
 type leaderRun struct {
 	stop context.CancelFunc
@@ -429,6 +469,10 @@ func (n *Node) lead(ctx context.Context) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	pusher := newOfferPusher(ctx, n)
+	n.pusher.Store(pusher)
+	defer pusher.wait()
+	defer n.pusher.Store(nil)
 	// A new leader counts leases from now: workers had no way to reach it before.
 	since := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)

@@ -15,8 +15,14 @@ import (
 // so the cost of an entry (its fsync on every node, its round trips) is spread
 // over more of them.
 const (
-	// inflight is how many batches a node has being committed at once.
+	// inflight is how many batches the leader has being committed at once: one, so
+	// that it reads a state with every earlier entry applied when it places jobs.
 	inflight = 1
+	// forwardInflight is how many batches a follower has forwarded to the leader at
+	// once. A forward takes the leader's wait for its own entry in flight and then a
+	// commit; with one at a time, a write reaching a follower waited for up to two
+	// commits before it was even sent. The leader merges what arrives meanwhile.
+	forwardInflight = 4
 	// maxBatch bounds the commands gathered into one raft entry.
 	maxBatch = 4096
 )
@@ -129,11 +135,16 @@ func (n *Node) proposeAsync(cmd Command, then func(Result, error)) {
 	}
 }
 
-// runProposer commits batches of queued proposals, up to inflight at once, each as
-// one raft entry: on the leader through raft, on a follower by forwarding it to the
-// leader. When ctx ends it answers what is left with ErrClosed.
+// runProposer commits batches of queued proposals, each as one raft entry: on the
+// leader through raft (inflight at once), on a follower by forwarding it to the
+// leader (forwardInflight at once). When ctx ends it answers what is left with
+// ErrClosed.
 func (n *Node) runProposer(ctx context.Context) {
-	slots := make(chan struct{}, inflight)
+	// active counts the batches being committed; cond is signalled when one is
+	// done (or ctx ends).
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	active := 0
 	var committing sync.WaitGroup
 	defer func() {
 		rest := n.queue.close()
@@ -142,16 +153,33 @@ func (n *Node) runProposer(ctx context.Context) {
 			p.answer(proposalResult{err: ErrClosed})
 		}
 	}()
+	stop := context.AfterFunc(ctx, func() { mu.Lock(); cond.Broadcast(); mu.Unlock() })
+	defer stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case slots <- struct{}{}:
+		mu.Lock()
+		for ctx.Err() == nil {
+			limit := forwardInflight
+			if n.raft.State() == raft.Leader {
+				limit = inflight
+			}
+			if active < limit {
+				break
+			}
+			cond.Wait()
 		}
+		if ctx.Err() != nil {
+			mu.Unlock()
+			return
+		}
+		active++
+		mu.Unlock()
 		batch := n.queue.take()
 		for len(batch) == 0 {
 			select {
 			case <-ctx.Done():
+				mu.Lock()
+				active--
+				mu.Unlock()
 				return
 			case <-n.queue.wake:
 			}
@@ -160,7 +188,7 @@ func (n *Node) runProposer(ctx context.Context) {
 		committing.Add(1)
 		go func() {
 			defer committing.Done()
-			defer func() { <-slots }()
+			defer func() { mu.Lock(); active--; cond.Broadcast(); mu.Unlock() }()
 			n.commit(ctx, batch)
 		}()
 	}
@@ -189,11 +217,16 @@ func (n *Node) commit(ctx context.Context, batch []proposal) {
 	if leader {
 		path = "raft"
 		// Pending jobs, and those this entry creates, are placed in the same entry.
+		var plan []Assignment
 		if a := n.placement(cmds); a != nil {
 			cmds = append(cmds, *a)
+			plan = a.Assign
 		}
 		if len(cmds) > 0 {
 			results, index, err = n.applyLocal(Command{Type: CmdBatch, Batch: cmds})
+		}
+		if err == nil {
+			n.pushOffers(plan, index)
 		}
 	} else {
 		results, index, err = n.forward(ctx, cmds)

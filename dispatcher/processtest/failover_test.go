@@ -334,6 +334,8 @@ func (r *rig) start(name string, args []string) *proc {
 	cmd := exec.Command(r.bin, args...)
 	cmd.Dir = r.dir
 	cmd.Stdout, cmd.Stderr = f, f
+	// A test that dies leaves no process behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// Nothing from the test's own environment configures the children.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ATTENDANT_") {
