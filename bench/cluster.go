@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/attendant/attendant/dispatcher"
@@ -31,6 +32,8 @@ type cluster struct {
 	procs   []*exec.Cmd
 	exited  []chan struct{}
 	clients *http.Client
+	// client is the cluster's dispatcher.Client, through every node.
+	client *dispatcher.Client
 }
 
 func freePort() (string, error) {
@@ -90,6 +93,8 @@ func (c *cluster) start(i int) error {
 		args = append(args, "--join", c.http[0])
 	}
 	cmd := exec.Command(c.o.Binary, args...)
+	// A benchmark (or test) that dies leaves no node behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(c.o.Dir, fmt.Sprintf("n%d.log", i)))
 	if err != nil {
 		return err

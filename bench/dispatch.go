@@ -25,9 +25,11 @@ type DispatchOptions struct {
 	// per placement phase, Kills leader SIGKILLs.
 	Nodes, Workers, Jobs, Kills int
 	// Clients create jobs one request each, concurrently, in the "single" phase;
-	// BatchClients send Batch jobs per request in the "batched" phase; Rate is the
-	// jobs per second offered in the "at rate" phase (0 skips it), as one batch
-	// request every 10 ms, each sent without waiting for the others.
+	// BatchClients send Batch jobs per request in the "batched" phase; the "client"
+	// phase asks for all its jobs at once, one call each through dispatcher.Client
+	// (which sends calls made while its requests are out together); Rate is the jobs per second offered
+	// in the "at rate" phase (0 skips it), as one batch request every 10 ms, each
+	// sent without waiting for the others.
 	Clients, BatchClients, Batch int
 	Rate                         float64
 	// Binary is the attendant executable the nodes run; Dir holds their data.
@@ -54,9 +56,10 @@ func (o *DispatchOptions) defaults() {
 }
 
 // DispatchReport is what the dispatch scenario measured. Times are milliseconds.
-// The headline placement figures (AssignmentsPerS, CreateToRunning) are the
-// "single" phase's: one create request per job, as LiveKit's room_started webhooks
-// arrive.
+// The headline figures are the rate of the "client" phase (AssignmentsPerS: a job
+// asked for by its own call for every room of a burst that starts at once) and
+// the latency at the offered rate (CreateToRunning: the "at rate" phase's, the
+// client phase's when that is skipped). Every phase's figures are in Phases.
 type DispatchReport struct {
 	Scenario string    `json:"scenario"`
 	Started  time.Time `json:"started"`
@@ -86,12 +89,13 @@ type DispatchReport struct {
 
 // DispatchPhase is one way of creating jobs and what placing them took.
 type DispatchPhase struct {
-	// Name is "single", "batched" or "at rate"; Clients and Batch say how jobs were
-	// created; OfferedPerS is the rate they were sent at (at rate only).
+	// Name is "single", "batched", "client" or "at rate"; Clients and Batch say how
+	// jobs were created (Batch: jobs per request; in the client phase, on average);
+	// OfferedPerS is the rate they were sent at (at rate only).
 	Name        string  `json:"name"`
 	Jobs        int     `json:"jobs"`
 	Clients     int     `json:"clients,omitempty"`
-	Batch       int     `json:"batch"`
+	Batch       float64 `json:"batch"`
 	OfferedPerS float64 `json:"offered_per_s,omitempty"`
 	// AssignmentsPerS is the jobs divided by the time from the first request to
 	// the last session started.
@@ -190,6 +194,9 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 		return rep, err
 	}
 	defer c.stopAll()
+	if c.client, err = dispatcher.NewClient(c.http, c.secret); err != nil {
+		return rep, err
+	}
 	o.Logger.Info("cluster formed", "nodes", o.Nodes)
 
 	phases := []struct {
@@ -200,6 +207,7 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 	}{
 		{"single", o.Clients, 1, 0, concurrently(o.Clients, 1)},
 		{"batched", o.BatchClients, o.Batch, 0, concurrently(o.BatchClients, o.Batch)},
+		{"client", 0, 0, 0, throughClient()},
 	}
 	if o.Rate > 0 {
 		phases = append(phases, struct {
@@ -241,14 +249,17 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 		if err != nil {
 			return rep, err
 		}
-		ph.Clients, ph.Batch, ph.OfferedPerS = p.clients, p.batch, p.rate
+		ph.Clients, ph.OfferedPerS = p.clients, p.rate
+		if p.batch > 0 {
+			ph.Batch = float64(p.batch)
+		}
 		rep.Phases = append(rep.Phases, ph)
 		o.Logger.Info("phase done", "phase", p.name, "jobs", o.Jobs, "per_s", ph.AssignmentsPerS)
 	}
 	if err := c.timings(ctx, rep.Phases); err != nil {
 		return rep, err
 	}
-	rep.AssignmentsPerS, rep.CreateToRunning = rep.Phases[0].AssignmentsPerS, rep.Phases[0].CreateToRunning
+	rep.AssignmentsPerS, rep.CreateToRunning = rep.Phases[2].AssignmentsPerS, rep.Phases[len(rep.Phases)-1].CreateToRunning
 
 	// Leader kills: SIGKILL the leader while jobs are being created, time until
 	// another node accepts a write, bring the killed node back.
@@ -324,6 +335,7 @@ func (c *cluster) phase(ctx context.Context, name string, n int, count *sessionC
 	prefix := name[:1]
 	count.want.Store(count.started.Load() + int64(n))
 	lat := &latencies{}
+	creates0, requests0 := c.client.CreateCounts()
 	cpu0, self0 := c.cpu(), processCPU(os.Getpid())
 	t0 := time.Now()
 	if err := create(ctx, c, prefix, n, lat, retries); err != nil {
@@ -334,6 +346,9 @@ func (c *cluster) phase(ctx context.Context, name string, n int, count *sessionC
 	}
 	elapsed := time.Unix(0, count.reachedAt.Load()).Sub(t0)
 	cpu1, self1 := c.cpu(), processCPU(os.Getpid())
+	if creates1, requests1 := c.client.CreateCounts(); requests1 > requests0 {
+		ph.Batch = round2(float64(creates1-creates0) / float64(requests1-requests0))
+	}
 	leader := c.leader(ctx)
 	for i := range cpu1 {
 		us := round2(float64((cpu1[i] - cpu0[i]).Microseconds()) / float64(n))
@@ -407,6 +422,34 @@ func concurrently(clients, batch int) creator {
 						return
 					}
 				}
+			}()
+		}
+		wg.Wait()
+		if err, ok := failed.Load().(error); ok {
+			return err
+		}
+		return nil
+	}
+}
+
+// throughClient asks for every job at once, one call per job through the
+// cluster's client, as when a meeting hour starts every room in the same second: the
+// client sends the calls together, in as few requests as its limits allow.
+func throughClient() creator {
+	return func(ctx context.Context, c *cluster, prefix string, n int, lat *latencies, _ *atomic.Int64) error {
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				room := fmt.Sprintf("%s-%06d", prefix, i)
+				t0 := time.Now()
+				if _, err := c.client.Create(ctx, dispatcher.CreateRequest{Room: room, RequestID: "r"}); err != nil {
+					failed.Store(fmt.Errorf("create %s: %w", room, err))
+					return
+				}
+				lat.add(time.Since(t0))
 			}()
 		}
 		wg.Wait()
@@ -623,14 +666,18 @@ func (c *cluster) check(ctx context.Context, want int, ledger *roomLedger) (lost
 // WriteText prints the report.
 func (r DispatchReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "dispatch: %d nodes, %d simulated workers, %d jobs per phase\n", r.Nodes, r.Workers, r.Jobs)
+	fmt.Fprintf(w, "  headline: %.0f assignments/s (client phase); create → running p50 %.1f ms, p99 %.1f ms (%s phase)\n",
+		r.AssignmentsPerS, r.CreateToRunning.P50, r.CreateToRunning.P99, r.Phases[len(r.Phases)-1].Name)
 	fmt.Fprintf(w, "  machine: %.1f µs of CPU per loopback HTTP request (calibration: compare runs where it agrees)\n", r.Calibration)
 	for _, p := range r.Phases {
 		how := fmt.Sprintf("%d clients, one job per request", p.Clients)
 		switch {
 		case p.OfferedPerS > 0:
-			how = fmt.Sprintf("%.0f jobs/s offered, %d per request every 10 ms", p.OfferedPerS, p.Batch)
+			how = fmt.Sprintf("%.0f jobs/s offered, %.0f per request every 10 ms", p.OfferedPerS, p.Batch)
+		case p.Name == "client":
+			how = fmt.Sprintf("all at once, one call per job; the client sent %.0f per request", p.Batch)
 		case p.Batch > 1:
-			how = fmt.Sprintf("%d clients, %d jobs per request", p.Clients, p.Batch)
+			how = fmt.Sprintf("%d clients, %.0f jobs per request", p.Clients, p.Batch)
 		}
 		fmt.Fprintf(w, "  %s (%s): %.0f assignments/s; create → running p50 %.1f ms, p99 %.1f ms\n",
 			p.Name, how, p.AssignmentsPerS, p.CreateToRunning.P50, p.CreateToRunning.P99)

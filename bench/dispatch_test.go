@@ -32,8 +32,8 @@ func TestDispatchScenario(t *testing.T) {
 	if rep.Calibration <= 0 {
 		t.Errorf("calibration %v µs per request; want it measured", rep.Calibration)
 	}
-	if len(rep.Phases) != 3 {
-		t.Fatalf("phases %+v; want single, batched and at rate", rep.Phases)
+	if len(rep.Phases) != 4 {
+		t.Fatalf("phases %+v; want single, batched, client and at rate", rep.Phases)
 	}
 	for _, p := range rep.Phases {
 		t.Logf("%s: %.0f/s, create→running p50 %.1f ms p99 %.1f ms, CPU per job %v + %.0f µs", p.Name, p.AssignmentsPerS,
@@ -43,9 +43,17 @@ func TestDispatchScenario(t *testing.T) {
 			t.Errorf("phase %+v; want every job placed with positive, consistent figures", p)
 		}
 	}
+	// The client sent its callers' creates together: fewer requests than jobs.
+	if cl := rep.Phases[2]; cl.Name != "client" || cl.Batch <= 1 {
+		t.Errorf("client phase %+v; want its calls batched", cl)
+	}
 	// Offered 1000 jobs/s for 150 jobs, the cluster cannot have placed them faster.
-	if at := rep.Phases[2]; at.Name != "at rate" || at.OfferedPerS != 1000 || at.Batch != 10 || at.AssignmentsPerS > 1100 {
+	if at := rep.Phases[3]; at.Name != "at rate" || at.OfferedPerS != 1000 || at.Batch != 10 || at.AssignmentsPerS > 1100 {
 		t.Errorf("at-rate phase %+v; want 10 jobs every 10 ms, placed no faster than offered", at)
+	}
+	// The headline: the client phase's rate, the at-rate phase's latency.
+	if rep.AssignmentsPerS != rep.Phases[2].AssignmentsPerS || rep.CreateToRunning.P99 != rep.Phases[3].CreateToRunning.P99 {
+		t.Errorf("headline %.0f/s, p99 %.1f ms; want the client phase's rate and the at-rate phase's latency", rep.AssignmentsPerS, rep.CreateToRunning.P99)
 	}
 	if len(rep.Failover.Samples) != 2 || rep.Failover.Max > 10000 {
 		t.Errorf("failover %+v; want two kills, each replaced within 10 s", rep.Failover)
