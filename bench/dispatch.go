@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,11 @@ type DispatchReport struct {
 	// once or got two jobs.
 	Lost       int `json:"lost"`
 	Duplicated int `json:"duplicated"`
+	// Interrupted counts sessions that ended while their room still wanted an
+	// assistant (besides those of the worker the benchmark stopped): a worker
+	// stops its sessions when its lease goes unrenewed for most of its length
+	// (a leader election that takes that long), and they start again elsewhere.
+	Interrupted int `json:"sessions_interrupted"`
 	// CreateRetries counts create requests that failed (100 jobs are being created
 	// by 8 clients as each leader is killed) and were retried with the same request id.
 	CreateRetries int `json:"create_retries"`
@@ -133,26 +139,54 @@ func (s *sessionCount) add() {
 	}
 }
 
-// roomLedger counts, per room, the sessions running now across all workers, and the
-// most that ever ran at once.
+// roomLedger is the workers' own record: per room, the sessions running now on
+// each worker, the most that ever ran at once, and the sessions that ended while
+// the benchmark still wanted them (an assistant leaving a room: its worker stopped
+// it when its lease went unrenewed, or was told its job had moved).
 type roomLedger struct {
-	mu      sync.Mutex
-	running map[string]int
-	worst   map[string]int
+	mu          sync.Mutex
+	running     map[string]map[string]int // room → worker → sessions
+	worst       map[string]int
+	interrupted int
+	// gone is a worker the benchmark stopped: its sessions' ends are expected.
+	gone string
+	done bool
 }
 
-func (l *roomLedger) add(room string, d int) {
+func newRoomLedger() *roomLedger {
+	return &roomLedger{running: map[string]map[string]int{}, worst: map[string]int{}}
+}
+
+func (l *roomLedger) add(room, worker string, d int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.running[room] += d
-	if l.running[room] > l.worst[room] {
-		l.worst[room] = l.running[room]
+	if l.running[room] == nil {
+		l.running[room] = map[string]int{}
+	}
+	l.running[room][worker] += d
+	n := 0
+	for _, k := range l.running[room] {
+		n += k
+	}
+	l.worst[room] = max(l.worst[room], n)
+	if d < 0 && !l.done && worker != l.gone {
+		l.interrupted++
 	}
 }
 
+// runs reports how many sessions of room run, and how many of them on worker.
+func (l *roomLedger) runs(room, worker string) (all, on int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.running[room] {
+		all += n
+	}
+	return all, l.running[room][worker]
+}
+
 func (w *simWorker) RunRoom(ctx context.Context, room string) error {
-	w.rooms.add(room, 1)
-	defer w.rooms.add(room, -1)
+	w.rooms.add(room, w.id, 1)
+	defer w.rooms.add(room, w.id, -1)
 	w.count.add()
 	<-ctx.Done()
 	return nil
@@ -221,7 +255,7 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 	// Simulated workers, spread over the nodes, with room for every job.
 	const perKill = 100
 	total := len(phases)*o.Jobs + o.Kills*(perKill+1)
-	ledger := &roomLedger{running: map[string]int{}, worst: map[string]int{}}
+	ledger := newRoomLedger()
 	count := &sessionCount{}
 	workers, err := startSimWorkers(ctx, c, o.Workers, total/o.Workers*2+2, count, ledger)
 	defer func() {
@@ -294,6 +328,10 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 
 	rep.CreateRetries = int(retries.Load())
 	rep.Lost, rep.Duplicated = c.check(ctx, total, ledger)
+	ledger.mu.Lock()
+	ledger.done = true
+	rep.Interrupted = ledger.interrupted
+	ledger.mu.Unlock()
 	return rep, nil
 }
 
@@ -308,7 +346,7 @@ func startSimWorkers(ctx context.Context, c *cluster, n, capacity int, count *se
 			nodes[k] = c.http[(i+k)%len(c.http)]
 		}
 		d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: nodes, Secret: c.secret, ID: w.id, Capacity: capacity,
-			Heartbeat: time.Second, ReconnectMax: time.Second}, w, slog.New(slog.DiscardHandler))
+			ReconnectMax: time.Second}, w, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return workers, err
 		}
@@ -566,6 +604,39 @@ func (c *cluster) killLeader(ctx context.Context, k, perKill int, retries *atomi
 	}); err != nil {
 		return 0, fmt.Errorf("kill %d: node %d did not come back: %w", k, l, err)
 	}
+	// The cluster settles before the next kill: the node back has caught up, and
+	// every worker heartbeats again, so that each failover is timed, and its
+	// interrupted sessions counted, on its own rather than on top of the last one.
+	var target uint64
+	if err := until(ctx, 30*time.Second, func() bool {
+		lead := c.leader(ctx)
+		if lead < 0 {
+			return false
+		}
+		st, err := c.status(ctx, lead)
+		if err != nil {
+			return false
+		}
+		if target == 0 {
+			target = st.Applied
+		}
+		back, err := c.status(ctx, l)
+		if err != nil || back.Applied < target {
+			return false
+		}
+		var ws []dispatcher.Worker
+		if _, err := c.call(ctx, lead, "GET", "/v1/workers", nil, &ws); err != nil {
+			return false
+		}
+		for _, w := range ws {
+			if w.Status != dispatcher.WorkerLost && time.Since(w.LastSeen) > time.Second {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return 0, fmt.Errorf("kill %d: the cluster did not settle: %w", k, err)
+	}
 	return took, nil
 }
 
@@ -582,6 +653,9 @@ func (c *cluster) loseWorker(ctx context.Context, victim *simWorker) (float64, i
 			held = append(held, j.ID)
 		}
 	}
+	victim.rooms.mu.Lock()
+	victim.rooms.gone = victim.id
+	victim.rooms.mu.Unlock()
 	died := time.Now()
 	victim.cancel()
 	<-victim.done
@@ -613,37 +687,64 @@ func (c *cluster) loseWorker(ctx context.Context, victim *simWorker) (float64, i
 				states[string(j.State)+" on "+j.Worker+" ("+j.Reason+")"]++
 			}
 		}
+		c.dumpGoroutines(ctx)
 		return 0, 0, fmt.Errorf("the dead worker's %d jobs did not move (now: %v): %w", len(held), states, err)
 	}
 	return ms(time.Since(died)), len(held), nil
 }
 
-// check reads the final state: every one of want jobs running, one job per room,
-// and no room ever run by two workers at once (the workers' own records).
+// dumpGoroutines keeps every live node's goroutines next to its log (nN.goroutines),
+// for a failure to be read after the fact.
+func (c *cluster) dumpGoroutines(ctx context.Context) {
+	for i := range c.http {
+		if !c.alive(i) {
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, "GET", "http://"+c.http[i]+"/debug/pprof/goroutine?debug=2", nil)
+		if err != nil {
+			continue
+		}
+		req.Header.Set("Authorization", "Bearer "+c.secret)
+		resp, err := c.clients.Do(req)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = os.WriteFile(filepath.Join(c.o.Dir, fmt.Sprintf("n%d.goroutines", i)), b, 0o644)
+	}
+}
+
+// check reads the final state and the workers' own records: every one of want
+// jobs running, one job per room, each running job's room in a session on its
+// worker and no other, and no room ever run by two workers at once. It waits (30 s
+// at most) for the cluster and the workers to agree, as sessions stopped during a
+// failover start again elsewhere.
 func (c *cluster) check(ctx context.Context, want int, ledger *roomLedger) (lost, duplicated int) {
 	var all []dispatcher.Job
+	settled := func() (lost int) {
+		for _, j := range all {
+			if j.State != dispatcher.JobRunning {
+				lost++
+				continue
+			}
+			if n, on := ledger.runs(j.Room, j.Worker); n != 1 || on != 1 {
+				lost++ // running in the state, not (only) on its worker
+			}
+		}
+		return lost + max(0, want-len(all))
+	}
 	if err := until(ctx, 30*time.Second, func() bool {
 		all = nil
 		if _, err := c.call(ctx, c.reader(ctx), "GET", "/v1/jobs", nil, &all); err != nil {
 			return false
 		}
-		for _, j := range all {
-			if j.State != dispatcher.JobRunning {
-				return false
-			}
-		}
-		return true
+		return settled() == 0
 	}); err != nil {
-		c.o.Logger.Warn("not every job is running at the end", "err", err)
+		c.o.Logger.Warn("the cluster and the workers do not agree at the end; the nodes' goroutines are kept with their logs", "err", err)
+		c.dumpGoroutines(ctx)
 	}
-	for _, j := range all {
-		if j.State != dispatcher.JobRunning {
-			lost++
-		}
-	}
-	if len(all) < want {
-		lost += want - len(all)
-	}
+	lost = settled()
 	perRoom := map[string]int{}
 	for _, j := range all {
 		perRoom[j.Room]++
@@ -687,7 +788,8 @@ func (r DispatchReport) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  leader failover (%d kills): p50 %.0f ms, max %.0f ms\n", len(r.Failover.Samples), r.Failover.P50, r.Failover.Max)
 	fmt.Fprintf(w, "  worker loss → its jobs running elsewhere: %.0f ms\n", r.Reassign.Max)
-	fmt.Fprintf(w, "  lost %d, duplicated %d (create requests retried after failing: %d)\n", r.Lost, r.Duplicated, r.CreateRetries)
+	fmt.Fprintf(w, "  lost %d, duplicated %d (create requests retried after failing: %d); sessions interrupted and started again elsewhere: %d\n",
+		r.Lost, r.Duplicated, r.CreateRetries, r.Interrupted)
 }
 
 // WriteJSON writes the report to path.

@@ -175,7 +175,12 @@ func (f *FSM) Watch(worker string) *Watch {
 	}
 	f.watches[worker][w] = struct{}{}
 	f.mu.Unlock()
-	w.c <- struct{}{}
+	// Without waiting: an apply may have signalled it already, and nobody reads
+	// the channel before this returns.
+	select {
+	case w.c <- struct{}{}:
+	default:
+	}
 	return w
 }
 
@@ -360,15 +365,16 @@ func (s *State) create(c Command) Result {
 }
 
 // assign places each pending job on its chosen worker if the choice still holds:
-// the worker is available with room to spare, matches the job's labels and has not
-// failed it. The assignment's raft index is its fencing epoch.
+// the worker is available with room to spare and matches the job's labels (avoiding
+// the worker that failed it last is the placement's preference, not a rule). The
+// assignment's raft index is its fencing epoch.
 func (s *State) assign(c Command, index uint64) Result {
 	n := 0
 	load := map[string]int{}
 	for _, a := range c.Assign {
 		j, w := s.Jobs[a.Job], s.Workers[a.Worker]
 		if j == nil || w == nil || j.State != JobPending || w.Status != WorkerAvailable ||
-			!matches(j.Labels, w.Labels) || j.avoids(w.ID) {
+			!matches(j.Labels, w.Labels) {
 			continue
 		}
 		if _, ok := load[w.ID]; !ok {
@@ -432,6 +438,17 @@ func (s *State) jobEvent(c Command) Result {
 			reason += ": " + ref.Reason
 		}
 		s.requeue(j, c.At, reason)
+		// A worker that refuses because it is full or draining takes nothing more
+		// until its heartbeat says otherwise (the job is not offered back to it in
+		// a loop when it is the only worker).
+		if w := s.Workers[ref.Worker]; w != nil && w.Status == WorkerAvailable {
+			switch ref.Reason {
+			case RefuseFull:
+				w.Status = WorkerFull
+			case RefuseDraining:
+				w.Status = WorkerDraining
+			}
+		}
 	case CmdFinish:
 		state := JobCompleted
 		if ref.Failed {

@@ -314,6 +314,36 @@ func TestPlace(t *testing.T) {
 	}
 }
 
+// The worker that failed a job last gets it back only when no other worker can take
+// it; one that refuses because it is full or draining is offered nothing more until
+// its heartbeat says so.
+func TestPlaceFallsBackToTheAvoidedWorker(t *testing.T) {
+	s := newState()
+	s.Workers["a"] = &Worker{ID: "a", Capacity: 2, Status: WorkerAvailable}
+	s.Jobs["j1"] = &Job{ID: "j1", Room: "r1", State: JobPending, CreatedAt: at(0), Avoid: []string{"a"}}
+	s.reindex()
+	if got := place(s, nil, 10); len(got) != 1 || got[0].Worker != "a" {
+		t.Fatalf("alone, the avoided worker got %v; want j1 back on a", got)
+	}
+	s.Workers["b"] = &Worker{ID: "b", Capacity: 2, Status: WorkerAvailable, Active: 1}
+	if got := place(s, nil, 10); len(got) != 1 || got[0].Worker != "b" {
+		t.Fatalf("with another worker %v; want j1 on b", got)
+	}
+
+	apply := func(c Command) Result { t.Helper(); return s.apply(c, 10) }
+	apply(Command{Type: CmdAssign, At: at(1), OfferFor: time.Second, Assign: []Assignment{{Job: "j1", Worker: "a"}}})
+	if r := apply(Command{Type: CmdRefuse, At: at(2), Job: &JobRef{Job: "j1", Worker: "a", Epoch: 10, Reason: RefuseFull}}); r.Error() != nil {
+		t.Fatal(r.Error())
+	}
+	if s.Workers["a"].Status != WorkerFull || s.Jobs["j1"].State != JobPending {
+		t.Errorf("after a refuses as full: a %s, j1 %s; want a full, j1 pending", s.Workers["a"].Status, s.Jobs["j1"].State)
+	}
+	apply(Command{Type: CmdHeartbeats, At: at(3), Heartbeats: []Heartbeat{{Worker: "a", Status: WorkerAvailable}}})
+	if s.Workers["a"].Status != WorkerAvailable {
+		t.Errorf("a heartbeat with room left a %s", s.Workers["a"].Status)
+	}
+}
+
 func BenchmarkPlace(b *testing.B) {
 	s := newState()
 	for i := range 100 {
@@ -397,5 +427,43 @@ func TestPrune(t *testing.T) {
 	// The pruned job's room and request make a new job.
 	if r := l.apply(t, create("j2", "room-0", "r")); r.Job == nil || r.Job.ID != "j2" {
 		t.Errorf("create after pruning = %+v; want a new job j2", r)
+	}
+}
+
+// A watch started while entries are being applied for its worker starts: the
+// first notification (everything to read) may meet one from an apply, and must not
+// wait for a reader that is the watch's own goroutine.
+func TestWatchStartsWhileApplying(t *testing.T) {
+	f := NewFSM()
+	f.Apply(&raft.Log{Index: 1, Data: mustEncode(t, Command{Type: CmdRegister, At: at(0),
+		Register: &Register{Worker: Worker{ID: "w", Capacity: 1000000}}})})
+	stop := make(chan struct{})
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := fmt.Sprint("j", i)
+			f.Apply(&raft.Log{Index: uint64(2*i + 2), Data: mustEncode(t, Command{Type: CmdCreate, At: at(1),
+				Create: &CreateJob{ID: id, Room: "r" + id, RequestID: "r"}})})
+			f.Apply(&raft.Log{Index: uint64(2*i + 3), Data: mustEncode(t, Command{Type: CmdAssign, At: at(1), OfferFor: time.Minute,
+				Assign: []Assignment{{Job: id, Worker: "w"}}})})
+		}
+	}()
+	defer func() { close(stop); <-applied }()
+	deadline := time.Now().Add(2 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		started := make(chan *Watch, 1)
+		go func() { started <- f.Watch("w") }()
+		select {
+		case w := <-started:
+			w.Close()
+		case <-time.After(5 * time.Second):
+			t.Fatalf("watch %d never started: its first notification waited on a full channel", n)
+		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 // place chooses workers for up to max pending jobs, oldest first: the state's and
 // fresh ones (about to be created in the same raft entry). For each, the
 // least-loaded available worker (by share of its capacity in use, then CPU, then id)
-// with room to spare, whose labels match the job's and that did not fail it last. It
+// with room to spare, whose labels match the job's and that did not fail it last
+// (unless no other can take it: a pool of one still gets its rooms back). It
 // counts its own choices, so one batch does not overfill a worker. Jobs no worker
 // can take stay pending.
 func place(s *State, fresh []*Job, max int) []Assignment {
@@ -47,17 +48,31 @@ func place(s *State, fresh []*Job, max int) []Assignment {
 		if len(out) == max {
 			break
 		}
+		// The worker that failed the job last takes it only when no other can.
+		chosen, avoided := -1, -1
 		for i, c := range ws {
-			if c.load >= c.w.Capacity || !matches(j.Labels, c.w.Labels) || j.avoids(c.w.ID) {
+			if c.load >= c.w.Capacity || !matches(j.Labels, c.w.Labels) {
 				continue
 			}
-			out = append(out, Assignment{Job: j.ID, Worker: c.w.ID})
-			c.load++
-			// Keep the order: move the chosen worker back past those now less loaded.
-			for k := i; k+1 < len(ws) && less(ws[k], ws[k+1]) > 0; k++ {
-				ws[k], ws[k+1] = ws[k+1], ws[k]
+			if j.avoids(c.w.ID) {
+				avoided = i
+				continue
 			}
+			chosen = i
 			break
+		}
+		if chosen < 0 {
+			chosen = avoided
+		}
+		if chosen < 0 {
+			continue
+		}
+		c := ws[chosen]
+		out = append(out, Assignment{Job: j.ID, Worker: c.w.ID})
+		c.load++
+		// Keep the order: move the chosen worker back past those now less loaded.
+		for k := chosen; k+1 < len(ws) && less(ws[k], ws[k+1]) > 0; k++ {
+			ws[k], ws[k+1] = ws[k+1], ws[k]
 		}
 	}
 	return out

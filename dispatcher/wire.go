@@ -57,6 +57,13 @@ type Message struct {
 	Batches bool `json:"batches,omitempty"`
 }
 
+// Reasons a worker gives for refusing an offer that the dispatcher acts on: the
+// worker takes nothing more until its heartbeat says it has room again.
+const (
+	RefuseFull     = "full"
+	RefuseDraining = "draining"
+)
+
 // WorkerInfo is what a worker says of itself when it registers.
 type WorkerInfo struct {
 	ID       string            `json:"id"`

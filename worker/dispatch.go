@@ -32,9 +32,11 @@ type DispatchConfig struct {
 	Capacity int
 	Labels   map[string]string
 	Version  string
-	// Heartbeat is how often the worker reports its load (default 1s); Lease is the
-	// dispatcher's (default 3s): a worker whose lease has not been renewed for it,
-	// less a margin, stops its sessions itself, since the dispatcher is moving them.
+	// Heartbeat is how often the worker reports its load (default a sixth of the
+	// lease: a leader election of a second or two then rarely leaves it unrenewed
+	// for long enough to stop its sessions); Lease is the dispatcher's (default 3s):
+	// a worker whose lease has not been renewed for it, less a margin, stops its
+	// sessions itself, since the dispatcher may be moving them.
 	// ReconnectMax caps the wait between connection attempts.
 	Heartbeat, Lease, ReconnectMax time.Duration
 }
@@ -54,7 +56,9 @@ type Dispatched struct {
 	// they are sent again with the next registration, so a finish lost with a
 	// connection or a leader does not send the room's job back to pending.
 	unacked map[string]dispatcher.JobRef
-	conn    *websocket.Conn
+	// finishSent is when the unacknowledged finishes were last sent.
+	finishSent time.Time
+	conn       *websocket.Conn
 	// batches: the node reads arrays of messages.
 	batches  bool
 	writeMu  sync.Mutex
@@ -75,6 +79,9 @@ type dispatchedSession struct {
 	confirmed bool
 	cancel    context.CancelFunc
 	left      bool
+	// asked is when the accept was last sent; an accept not answered for a while
+	// (its answer lost with a leader) is sent again.
+	asked time.Time
 }
 
 // NewDispatched returns a worker taking jobs for runner.
@@ -82,14 +89,14 @@ func NewDispatched(cfg DispatchConfig, runner RoomRunner, log *slog.Logger) (*Di
 	if len(cfg.Nodes) == 0 || cfg.ID == "" || cfg.Capacity < 1 || runner == nil || log == nil {
 		return nil, errors.New("worker: dispatch needs nodes, an id, a capacity of at least 1, a runner and a logger")
 	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = time.Second
-	}
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 5 * time.Second
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 3 * time.Second
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = cfg.Lease / 6
 	}
 	if cfg.Heartbeat >= cfg.Lease/2 {
 		return nil, errors.New("worker: the heartbeat must be well under half the lease")
@@ -181,12 +188,68 @@ func (d *Dispatched) fence(ctx context.Context) {
 				}
 			}
 		}
+		ws := d.conn
 		d.mu.Unlock()
 		if stopped > 0 {
-			d.log.Warn("lease not renewed: sessions stopped before the dispatcher moves them", "sessions", stopped)
+			d.log.Warn("lease not renewed: sessions stopped before the dispatcher moves them; registering again", "sessions", stopped)
+			// The dispatcher may still count these rooms as this worker's (its leader
+			// changed, and a new leader waits a lease before it declares anyone lost):
+			// registering again without them sends them back to pending, so they get
+			// an assistant again now rather than never.
+			if ws != nil {
+				ws.Close()
+			}
 		}
 	}
 }
+
+// waitStopped waits until no stopped session is still running, or for at most max.
+func (d *Dispatched) waitStopped(ctx context.Context, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		d.mu.Lock()
+		stopping := false
+		for _, s := range d.sessions {
+			if s.left {
+				stopping = true
+				break
+			}
+		}
+		d.mu.Unlock()
+		if !stopping {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// unanswered returns the accepts and finishes sent on this connection more than an
+// answer's time ago and still unanswered (an answer lost while the dispatcher
+// changed leader would leave a room running with no session, or a finished one
+// running), to send again; both are idempotent.
+func (d *Dispatched) unanswered() []dispatcher.Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var msgs []dispatcher.Message
+	now := time.Now()
+	for job, s := range d.sessions {
+		if !s.confirmed && !s.left && now.Sub(s.asked) > resendAfter {
+			s.asked = now
+			msgs = append(msgs, dispatcher.Message{Type: dispatcher.MsgAccept, Job: job, Epoch: s.epoch})
+		}
+	}
+	if now.Sub(d.finishSent) > resendAfter {
+		for _, f := range d.unacked {
+			d.finishSent = now
+			msgs = append(msgs, dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason})
+		}
+	}
+	return msgs
+}
+
+// resendAfter is how long an accept or a finish waits for its answer before it is
+// sent again.
+const resendAfter = time.Second
 
 // drained: draining, every session over and its end acknowledged.
 func (d *Dispatched) drained() bool {
@@ -211,6 +274,10 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	stop := context.AfterFunc(ctx, func() { ws.Close() })
 	defer stop()
 
+	// Sessions being stopped are waited for (a second at most) before registering:
+	// the rooms they leave go back to pending then, and must not get another
+	// assistant while this one is still in them.
+	d.waitStopped(ctx, time.Second)
 	d.mu.Lock()
 	// Places held for offers never confirmed are given up: those sessions never ran.
 	for job, s := range d.sessions {
@@ -257,6 +324,7 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 		}
 	}
 	var unsent []dispatcher.Message
+	d.finishSent = time.Now()
 	for _, f := range d.unacked {
 		unsent = append(unsent, dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason})
 	}
@@ -276,10 +344,22 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	beating := make(chan struct{})
 	go func() {
 		defer close(beating)
-		t := time.NewTicker(d.cfg.Heartbeat)
+		// A heartbeat goes every Heartbeat, and every quarter of it while the
+		// newest one is not acknowledged after a quarter (the dispatcher is
+		// electing a leader): the lease is renewed as soon as it can be, before
+		// the watchdog has to stop the sessions.
+		t := time.NewTicker(d.cfg.Heartbeat / 4)
 		defer t.Stop()
+		var last time.Time
 		for {
-			d.send(d.heartbeat())
+			d.mu.Lock()
+			late := time.Since(d.renewedAt) > d.cfg.Heartbeat+d.cfg.Heartbeat/4
+			d.mu.Unlock()
+			if since := time.Since(last); since >= d.cfg.Heartbeat || (late && since >= d.cfg.Heartbeat/4) {
+				last = time.Now()
+				d.send(d.heartbeat())
+			}
+			d.send(d.unanswered()...)
 			select {
 			case <-beatCtx.Done():
 				return
@@ -381,16 +461,16 @@ func (d *Dispatched) offer(m dispatcher.Message) dispatcher.Message {
 		return dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch}
 	}
 	if d.draining || len(d.sessions) >= d.cfg.Capacity {
-		reason := "full"
+		reason := dispatcher.RefuseFull
 		if d.draining {
-			reason = "draining"
+			reason = dispatcher.RefuseDraining
 		}
 		return dispatcher.Message{Type: dispatcher.MsgRefuse, Job: m.Job, Epoch: m.Epoch, Reason: reason}
 	}
 	// A place is held and the offer accepted; the session starts when the dispatcher
 	// confirms the accept is committed, so an offer that expired meanwhile (and went
 	// to another worker) never has two sessions in its room.
-	d.sessions[m.Job] = &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: func() {}}
+	d.sessions[m.Job] = &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: func() {}, asked: time.Now()}
 	return dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch}
 }
 
@@ -429,6 +509,7 @@ func (d *Dispatched) confirm(ctx context.Context, m dispatcher.Message) {
 			// registration in between carries it.
 			d.mu.Lock()
 			d.unacked[m.Job] = fin
+			d.finishSent = time.Now()
 			d.mu.Unlock()
 			d.send(dispatcher.Message{Type: dispatcher.MsgFinish, Job: fin.Job, Epoch: fin.Epoch, Failed: fin.Failed, Reason: fin.Reason})
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -243,6 +244,122 @@ func TestDispatchedWorkerFencesItself(t *testing.T) {
 	waitRoom(t, rooms.stopped, "room-a")
 	if took := time.Since(cut); took >= lease {
 		t.Errorf("the session stopped %s after the cut; want before the %s lease ran out", took, lease)
+	}
+}
+
+// testNode is a dispatcher node that can be stopped and started again with the same
+// addresses and data.
+type testNode struct {
+	t                   *testing.T
+	id, raft, addr, dir string
+	lease               time.Duration
+	node                *dispatcher.Node
+	srv                 *http.Server
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (n *testNode) start(bootstrap bool) {
+	n.t.Helper()
+	ln, err := net.Listen("tcp", n.addr)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.node, err = dispatcher.OpenNode(dispatcher.NodeConfig{ID: n.id, RaftAddr: n.raft, HTTPAddr: n.addr, DataDir: n.dir,
+		Bootstrap: bootstrap, Secret: dispatchSecret, Lease: n.lease, OfferTimeout: time.Second})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.srv = &http.Server{Handler: n.node.Handler()}
+	go n.srv.Serve(ln) //nolint:errcheck // ends with Close
+}
+
+func (n *testNode) stop() {
+	if n.node != nil {
+		n.srv.Close()
+		n.node.Close()
+		n.node = nil
+	}
+}
+
+func waitReady(t *testing.T, nodes ...*testNode) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, n := range nodes {
+		for n.node.Ready(context.Background()) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready", n.id)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// The dispatcher loses its leader for longer than a worker's fencing window, while
+// the worker's own node stays up and connected (a slow election: a new leader
+// waits a lease before it declares anyone lost, and the worker's heartbeats are
+// renewed again). The worker stops its session, as it must, and registers again
+// without it, so the room goes back to pending and gets its assistant again,
+// rather than staying "running" with nobody in it.
+func TestFencedWorkerGetsItsRoomBack(t *testing.T) {
+	const lease = 1500 * time.Millisecond
+	var nodes []*testNode
+	for i := range 3 {
+		n := &testNode{t: t, id: fmt.Sprint("n", i), raft: freeAddr(t), addr: freeAddr(t), dir: t.TempDir(), lease: lease}
+		nodes = append(nodes, n)
+		defer n.stop()
+	}
+	nodes[0].start(true)
+	waitReady(t, nodes[0])
+	for _, n := range nodes[1:] {
+		n.start(false)
+		if err := nodes[0].node.Join(context.Background(), n.id, n.raft); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReady(t, nodes...)
+
+	rooms := newFakeRooms()
+	d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{nodes[1].addr}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
+		Heartbeat: 200 * time.Millisecond, Lease: lease, ReconnectMax: 200 * time.Millisecond}, rooms, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	var a dispatcher.Job
+	api(t, "POST", nodes[1].addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-a", RequestID: "1"}, &a)
+	waitRoom(t, rooms.started, "room-a")
+	var first dispatcher.Job
+	api(t, "GET", nodes[1].addr, "/v1/jobs/"+a.ID, nil, &first)
+
+	// n0 (the leader) and n2 go: n1, the worker's node, has no quorum.
+	nodes[0].stop()
+	nodes[2].stop()
+	waitRoom(t, rooms.stopped, "room-a")
+	nodes[2].start(false)
+	waitReady(t, nodes[1], nodes[2])
+	waitRoom(t, rooms.started, "room-a")
+	var j dispatcher.Job
+	deadline := time.Now().Add(10 * time.Second)
+	for api(t, "GET", nodes[1].addr, "/v1/jobs/"+a.ID, nil, &j); j.State != dispatcher.JobRunning || j.Epoch <= first.Epoch; api(t, "GET", nodes[1].addr, "/v1/jobs/"+a.ID, nil, &j) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %+v; want running again at an epoch after %d", j, first.Epoch)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if j.Worker != "w1" {
+		t.Errorf("the room went to %q; want w1 again (the only worker)", j.Worker)
 	}
 }
 

@@ -47,7 +47,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		defer release()
 		labels, _ := c.Worker.LabelMap() // validated with the configuration
 		d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: nodes, Secret: c.Dispatcher.Secret, ID: id,
-			Capacity: c.Worker.Capacity, Labels: labels, Version: Version, Heartbeat: c.Dispatcher.Lease / 3, Lease: c.Dispatcher.Lease,
+			Capacity: c.Worker.Capacity, Labels: labels, Version: Version, Heartbeat: c.Dispatcher.Lease / 6, Lease: c.Dispatcher.Lease,
 			ReconnectMax: c.Worker.ReconnectMax}, a, log)
 		if err != nil {
 			return err
