@@ -270,6 +270,15 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 
 	var retries atomic.Int64
 	for i, p := range phases {
+		if i > 0 {
+			// The last phase's aftermath (a burst's garbage, its last commits) is
+			// left behind before the next is measured.
+			select {
+			case <-ctx.Done():
+				return rep, ctx.Err()
+			case <-time.After(phasePause):
+			}
+		}
 		var profiled func()
 		if i == len(phases)-1 && o.Profile != "" {
 			if profiled, err = c.profile(ctx, o.Profile); err != nil {
@@ -334,6 +343,9 @@ func Dispatch(ctx context.Context, o DispatchOptions) (rep DispatchReport, err e
 	ledger.mu.Unlock()
 	return rep, nil
 }
+
+// phasePause separates the phases.
+const phasePause = 2 * time.Second
 
 // startSimWorkers starts n simulated workers, each connected to its own first node,
 // and waits until all have registered.

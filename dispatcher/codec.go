@@ -153,6 +153,13 @@ func (e *encoder) ref(r JobRef) {
 	e.str(r.Reason)
 }
 
+func (e *encoder) refs(list []JobRef) {
+	e.uint(uint64(len(list)))
+	for _, r := range list {
+		e.ref(r)
+	}
+}
+
 func (e *encoder) command(c Command, depth int) {
 	code := typeByName[c.Type]
 	if code == 0 && e.err == nil {
@@ -188,10 +195,7 @@ func (e *encoder) command(c Command, depth int) {
 		e.ref(*c.Job)
 	}
 	if c.Expire != nil {
-		e.uint(uint64(len(c.Expire)))
-		for _, r := range c.Expire {
-			e.ref(r)
-		}
+		e.refs(c.Expire)
 	}
 	if r := c.Register; r != nil {
 		w := r.Worker
@@ -204,14 +208,8 @@ func (e *encoder) command(c Command, depth int) {
 		e.int(int64(w.Active))
 		e.float(w.CPU)
 		e.time(w.LastSeen)
-		e.uint(uint64(len(r.Sessions)))
-		for _, s := range r.Sessions {
-			e.ref(s)
-		}
-		e.uint(uint64(len(r.Finished)))
-		for _, f := range r.Finished {
-			e.ref(f)
-		}
+		e.refs(r.Sessions)
+		e.refs(r.Finished)
 	}
 	if c.Heartbeats != nil {
 		e.uint(uint64(len(c.Heartbeats)))
@@ -390,6 +388,15 @@ func (d *decoder) ref() JobRef {
 	return JobRef{Job: d.str(), Room: d.str(), Worker: d.str(), Epoch: d.uint(), Failed: d.bool(), Reason: d.str()}
 }
 
+// refs reads a list of refs (never nil).
+func (d *decoder) refs() []JobRef {
+	list := make([]JobRef, d.count())
+	for i := range list {
+		list[i] = d.ref()
+	}
+	return list
+}
+
 func (d *decoder) command(depth int) Command {
 	var c Command
 	code := d.byte()
@@ -422,27 +429,17 @@ func (d *decoder) command(depth int) Command {
 		c.Job = &r
 	}
 	if bits&hasExpire != 0 {
-		n := d.count()
-		c.Expire = make([]JobRef, n)
-		for i := range n {
-			c.Expire[i] = d.ref()
-		}
+		c.Expire = d.refs()
 	}
 	if bits&hasRegister != 0 {
 		w := Worker{ID: d.str(), Capacity: d.int32(), Labels: d.labels(), Version: d.str(), Status: d.status(),
 			Node: d.str(), Active: d.int32(), CPU: d.float(), LastSeen: d.time()}
 		r := &Register{Worker: w}
-		if n := d.count(); n > 0 {
-			r.Sessions = make([]JobRef, n)
-			for i := range n {
-				r.Sessions[i] = d.ref()
-			}
+		if list := d.refs(); len(list) > 0 {
+			r.Sessions = list
 		}
-		if n := d.count(); n > 0 {
-			r.Finished = make([]JobRef, n)
-			for i := range n {
-				r.Finished[i] = d.ref()
-			}
+		if list := d.refs(); len(list) > 0 {
+			r.Finished = list
 		}
 		c.Register = r
 	}
@@ -562,10 +559,7 @@ func (e *encoder) result(r Result, depth int) {
 		e.time(j.UpdatedAt)
 	}
 	if r.Leave != nil {
-		e.uint(uint64(len(r.Leave)))
-		for _, l := range r.Leave {
-			e.ref(l)
-		}
+		e.refs(r.Leave)
 	}
 	if r.Applied != 0 {
 		e.int(int64(r.Applied))
@@ -603,11 +597,7 @@ func (d *decoder) result(depth int) Result {
 		}
 	}
 	if bits&resHasLeave != 0 {
-		n := d.count()
-		r.Leave = make([]JobRef, n)
-		for i := range n {
-			r.Leave[i] = d.ref()
-		}
+		r.Leave = d.refs()
 	}
 	if bits&resHasApplied != 0 {
 		r.Applied = d.int32()
