@@ -467,3 +467,33 @@ func TestWatchStartsWhileApplying(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot is the state when it was taken, though entries go on being applied
+// before it is written out (Persist runs beside Apply).
+func TestSnapshotIsPointInTime(t *testing.T) {
+	f := NewFSM()
+	apply := func(i uint64, c Command) {
+		t.Helper()
+		if r := f.Apply(&raft.Log{Index: i, Data: mustEncode(t, c)}).(Result); r.Error() != nil {
+			t.Fatal(r.Error())
+		}
+	}
+	apply(1, Command{Type: CmdRegister, At: at(0), Register: &Register{Worker: Worker{ID: "w", Capacity: 4}}})
+	apply(2, Command{Type: CmdCreate, At: at(1), Create: &CreateJob{ID: "j1", Room: "r1", RequestID: "x"}})
+	apply(3, Command{Type: CmdAssign, At: at(1), OfferFor: time.Minute, Assign: []Assignment{{Job: "j1", Worker: "w"}}})
+	want := snapshotBytes(t, f)
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(4, Command{Type: CmdAccept, At: at(2), Job: &JobRef{Job: "j1", Worker: "w", Epoch: 3}})
+	apply(5, Command{Type: CmdHeartbeats, At: at(3), Heartbeats: []Heartbeat{{Worker: "w", Active: 1, Status: WorkerFull}}})
+	apply(6, Command{Type: CmdCreate, At: at(3), Create: &CreateJob{ID: "j2", Room: "r2", RequestID: "x"}})
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s.Bytes(), want) {
+		t.Errorf("the snapshot took in later entries:\n%s\nwant\n%s", s.Bytes(), want)
+	}
+}
