@@ -95,6 +95,9 @@ func (c *cluster) start(i int) error {
 	cmd := exec.Command(c.o.Binary, args...)
 	// A benchmark (or test) that dies leaves no node behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if c.o.NodeProcs > 0 {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(c.o.NodeProcs))
+	}
 	logf, err := os.Create(filepath.Join(c.o.Dir, fmt.Sprintf("n%d.log", i)))
 	if err != nil {
 		return err

@@ -33,6 +33,10 @@ type DispatchOptions struct {
 	// sent without waiting for the others.
 	Clients, BatchClients, Batch int
 	Rate                         float64
+	// NodeProcs, when above 0, is each node's GOMAXPROCS: three nodes sharing the
+	// machine's cores with the benchmark each otherwise schedule as if they had
+	// them all.
+	NodeProcs int
 	// Binary is the attendant executable the nodes run; Dir holds their data.
 	Binary, Dir string
 	// Profile, when set, is a folder for CPU profiles of every node (and of this

@@ -328,12 +328,33 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	for _, f := range d.unacked {
 		unsent = append(unsent, dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason})
 	}
+	// A session reported as running that the watchdog stopped while the
+	// registration was under way would stay "running" at the dispatcher with
+	// nobody in its room: register again without it.
+	stale := false
+	told := map[string]bool{}
+	for _, l := range first.Leave {
+		told[l.Job] = true
+	}
+	for _, ref := range reg.Sessions {
+		if told[ref.Job] {
+			continue // the dispatcher already knows it is not running here
+		}
+		s, ok := d.sessions[ref.Job]
+		_, ended := d.unacked[ref.Job]
+		if (!ok && !ended) || (ok && (s.left || s.epoch != ref.Epoch)) {
+			stale = true
+		}
+	}
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		d.conn = nil
 		d.mu.Unlock()
 	}()
+	if stale {
+		return true, errors.New("sessions stopped while registering; registering again without them")
+	}
 	d.log.Info("connected to the dispatcher", "node", node, "sessions", len(reg.Sessions), "finished", len(reg.Finished), "leave", len(first.Leave))
 	for _, m := range unsent {
 		d.send(m)

@@ -238,14 +238,15 @@ func runBenchDispatch(ctx context.Context, e *env, args []string) error {
 	batchClients := fs.Int("batch-clients", 4, "concurrent callers in the batched phase")
 	rate := fs.Float64("rate", 5000, "jobs per second offered in the at-rate phase (one batch request every 10 ms); 0 skips it")
 	out := fs.String("out", "", "write the report as JSON to this file")
+	nodeProcs := fs.Int("node-procs", 1, "GOMAXPROCS of each node (0: Go's default, every core): the nodes share this machine's cores with each other and the benchmark")
 	profile := fs.String("profile", "", "write CPU profiles of every node and of the benchmark, taken while jobs are created, into this folder")
 	o := config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *nodes < 1 || *nodes > 7 || *workers < 1 || *workers > 1000 || *jobs < 1 || *jobs > 1000000 || *kills < 0 || (*kills > 0 && *nodes < 3) ||
-		*clients < 1 || *clients > 1024 || *batch < 1 || *batch > 1000 || *batchClients < 1 || *batchClients > 64 || *rate < 0 || *rate > 100000 {
-		return fmt.Errorf("%w: --nodes 1..7, --workers 1..1000, --jobs 1..1000000, --kills needs at least 3 nodes, --clients 1..1024, --batch 1..1000, --batch-clients 1..64, --rate 0..100000", errUsage)
+		*clients < 1 || *clients > 1024 || *batch < 1 || *batch > 1000 || *batchClients < 1 || *batchClients > 64 || *rate < 0 || *rate > 100000 || *nodeProcs < 0 || *nodeProcs > 64 {
+		return fmt.Errorf("%w: --nodes 1..7, --workers 1..1000, --jobs 1..1000000, --kills needs at least 3 nodes, --clients 1..1024, --batch 1..1000, --batch-clients 1..64, --rate 0..100000, --node-procs 0..64", errUsage)
 	}
 	_, log, err := finishConfig(e, o)
 	if err != nil {
@@ -260,7 +261,7 @@ func runBenchDispatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rep, err := bench.Dispatch(ctx, bench.DispatchOptions{Nodes: *nodes, Workers: *workers, Jobs: *jobs, Kills: *kills,
-		Clients: *clients, Batch: *batch, BatchClients: *batchClients, Rate: *rate,
+		Clients: *clients, Batch: *batch, BatchClients: *batchClients, Rate: *rate, NodeProcs: *nodeProcs,
 		Binary: bin, Dir: dir, Profile: *profile, Logger: log})
 	if err != nil {
 		return fmt.Errorf("%w (the nodes' data and logs are kept in %s)", err, dir)
