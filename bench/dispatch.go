@@ -18,6 +18,7 @@ import (
 
 	"github.com/attendant/attendant/dispatcher"
 	"github.com/attendant/attendant/worker"
+	"golang.org/x/sync/errgroup"
 )
 
 // DispatchOptions configures the dispatch scenario.
@@ -460,29 +461,21 @@ func brief(samples []float64) Summary {
 func concurrently(clients, batch int) creator {
 	return func(ctx context.Context, c *cluster, prefix string, n int, lat *latencies, retries *atomic.Int64) error {
 		var next atomic.Int64
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		for g := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+		var g errgroup.Group
+		for k := range clients {
+			g.Go(func() error {
 				for {
 					from := int(next.Add(int64(batch))) - batch
 					if from >= n {
-						return
+						return nil
 					}
-					if err := c.createRooms(ctx, g+from/batch, prefix, from, min(from+batch, n), lat, retries); err != nil {
-						failed.Store(err)
-						return
+					if err := c.createRooms(ctx, k+from/batch, prefix, from, min(from+batch, n), lat, retries); err != nil {
+						return err
 					}
 				}
-			}()
+			})
 		}
-		wg.Wait()
-		if err, ok := failed.Load().(error); ok {
-			return err
-		}
-		return nil
+		return g.Wait()
 	}
 }
 
@@ -491,26 +484,19 @@ func concurrently(clients, batch int) creator {
 // client sends the calls together, in as few requests as its limits allow.
 func throughClient() creator {
 	return func(ctx context.Context, c *cluster, prefix string, n int, lat *latencies, _ *atomic.Int64) error {
-		var wg sync.WaitGroup
-		var failed atomic.Value
+		var g errgroup.Group
 		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			g.Go(func() error {
 				room := fmt.Sprintf("%s-%06d", prefix, i)
 				t0 := time.Now()
 				if _, err := c.client.Create(ctx, dispatcher.CreateRequest{Room: room, RequestID: "r"}); err != nil {
-					failed.Store(fmt.Errorf("create %s: %w", room, err))
-					return
+					return fmt.Errorf("create %s: %w", room, err)
 				}
 				lat.add(time.Since(t0))
-			}()
+				return nil
+			})
 		}
-		wg.Wait()
-		if err, ok := failed.Load().(error); ok {
-			return err
-		}
-		return nil
+		return g.Wait()
 	}
 }
 
@@ -523,27 +509,17 @@ func atRate(rate float64) creator {
 		per := max(1, int(rate*tick.Seconds()))
 		t := time.NewTicker(tick)
 		defer t.Stop()
-		var wg sync.WaitGroup
-		var failed atomic.Value
+		var g errgroup.Group
 		for from := 0; from < n; from += per {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := c.createRooms(ctx, from/per, prefix, from, min(from+per, n), lat, retries); err != nil {
-					failed.Store(err)
-				}
-			}()
+			g.Go(func() error { return c.createRooms(ctx, from/per, prefix, from, min(from+per, n), lat, retries) })
 			select {
 			case <-ctx.Done():
+				_ = g.Wait()
 				return ctx.Err()
 			case <-t.C:
 			}
 		}
-		wg.Wait()
-		if err, ok := failed.Load().(error); ok {
-			return err
-		}
-		return nil
+		return g.Wait()
 	}
 }
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,9 @@ type Dispatched struct {
 	// finishSent is when the unacknowledged finishes were last sent.
 	finishSent time.Time
 	conn       *websocket.Conn
+	// registering is the connection whose registration is under way: the watchdog
+	// closes it too, since that registration may report sessions it has stopped.
+	registering *websocket.Conn
 	// batches: the node reads arrays of messages.
 	batches  bool
 	writeMu  sync.Mutex
@@ -188,7 +192,7 @@ func (d *Dispatched) fence(ctx context.Context) {
 				}
 			}
 		}
-		ws := d.conn
+		ws := cmp.Or(d.conn, d.registering)
 		d.mu.Unlock()
 		if stopped > 0 {
 			d.log.Warn("lease not renewed: sessions stopped before the dispatcher moves them; registering again", "sessions", stopped)
@@ -296,7 +300,13 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	for _, f := range d.unacked {
 		reg.Finished = append(reg.Finished, f)
 	}
+	d.registering = ws
 	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.registering = nil
+		d.mu.Unlock()
+	}()
 	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if err := ws.WriteJSON(reg); err != nil {
 		return false, err
@@ -328,33 +338,12 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	for _, f := range d.unacked {
 		unsent = append(unsent, dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason})
 	}
-	// A session reported as running that the watchdog stopped while the
-	// registration was under way would stay "running" at the dispatcher with
-	// nobody in its room: register again without it.
-	stale := false
-	told := map[string]bool{}
-	for _, l := range first.Leave {
-		told[l.Job] = true
-	}
-	for _, ref := range reg.Sessions {
-		if told[ref.Job] {
-			continue // the dispatcher already knows it is not running here
-		}
-		s, ok := d.sessions[ref.Job]
-		_, ended := d.unacked[ref.Job]
-		if (!ok && !ended) || (ok && (s.left || s.epoch != ref.Epoch)) {
-			stale = true
-		}
-	}
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		d.conn = nil
 		d.mu.Unlock()
 	}()
-	if stale {
-		return true, errors.New("sessions stopped while registering; registering again without them")
-	}
 	d.log.Info("connected to the dispatcher", "node", node, "sessions", len(reg.Sessions), "finished", len(reg.Finished), "leave", len(first.Leave))
 	for _, m := range unsent {
 		d.send(m)

@@ -79,26 +79,11 @@ func startDispatcherServer(t *testing.T) (*dispatcher.Node, string, *http.Server
 
 func startDispatcherLease(t *testing.T, lease time.Duration) (*dispatcher.Node, string, *http.Server) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: "n0", RaftAddr: "127.0.0.1:0", HTTPAddr: ln.Addr().String(),
-		DataDir: t.TempDir(), Bootstrap: true, Secret: dispatchSecret, Lease: lease, OfferTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: n.Handler()}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { srv.Close(); n.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Status().State != "Leader" || len(n.Status().Members) == 0 || n.Status().Members[0].HTTPAddr == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n, ln.Addr().String(), srv
+	n := &testNode{t: t, id: "n0", raft: "127.0.0.1:0", addr: "127.0.0.1:0", dir: t.TempDir(), lease: lease}
+	n.start(true)
+	t.Cleanup(n.stop)
+	waitReady(t, n)
+	return n.node, n.addr, n.srv
 }
 
 func api(t *testing.T, method, addr, path string, body, out any) int {
@@ -273,6 +258,7 @@ func (n *testNode) start(bootstrap bool) {
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	n.addr = ln.Addr().String() // the port chosen, when n.addr asked for any
 	n.node, err = dispatcher.OpenNode(dispatcher.NodeConfig{ID: n.id, RaftAddr: n.raft, HTTPAddr: n.addr, DataDir: n.dir,
 		Bootstrap: bootstrap, Secret: dispatchSecret, Lease: n.lease, OfferTimeout: time.Second})
 	if err != nil {
