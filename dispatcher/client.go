@@ -241,24 +241,19 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return err
 		}
 	}
-	// Requests take the nodes in turn, spreading the load as a balancer would, and
-	// skip one that could not be reached lately while another can be tried.
+	// Requests take the nodes in turn, spreading the load as a balancer would.
 	c.mu.Lock()
-	first := c.next
-	now := time.Now()
-	for k := range c.nodes {
-		if node := (c.next + k) % len(c.nodes); now.After(c.down[node]) {
-			first = node
-			break
-		}
-	}
-	c.next = (first + 1) % len(c.nodes)
+	start := c.next
+	c.next = (c.next + 1) % len(c.nodes)
 	c.mu.Unlock()
 	var last error
+	node := c.pick(start)
 	for attempt := 0; ; attempt++ {
-		node := (first + attempt) % len(c.nodes)
 		status, err := c.once(ctx, c.nodes[node], method, path, data, out)
 		if err == nil {
+			c.mu.Lock()
+			c.down[node] = time.Time{}
+			c.mu.Unlock()
 			return nil
 		}
 		var refused *APIError
@@ -281,7 +276,27 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		} else if ctx.Err() != nil {
 			return errors.Join(ctx.Err(), last)
 		}
+		node = c.pick(node + 1)
 	}
+}
+
+// pick returns the first node from start on that is not being skipped (it could
+// not be reached lately), or start's when every node is. A node whose skipping has
+// run out is tried by one request, skipped by the others until that one answers.
+func (c *Client) pick(start int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for k := range c.nodes {
+		node := (start + k) % len(c.nodes)
+		if until := c.down[node]; now.After(until) {
+			if !until.IsZero() {
+				c.down[node] = now.Add(clientDownFor)
+			}
+			return node
+		}
+	}
+	return start % len(c.nodes)
 }
 
 func (c *Client) once(ctx context.Context, node, method, path string, data []byte, out any) (int, error) {

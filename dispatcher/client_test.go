@@ -68,6 +68,7 @@ func TestClientCoalescesCreates(t *testing.T) {
 
 	const n = 300
 	jobs := make([]*Job, n)
+	began := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	for i := range n {
@@ -101,8 +102,9 @@ func TestClientCoalescesCreates(t *testing.T) {
 		t.Errorf("%d create requests for %d creates made at once; want them batched", sent, n)
 	}
 	t.Logf("%d creates made at once went as %d requests (%d single)", n, sent, requests.count("POST /v1/jobs"))
-	if tried := requests.count(dead); tried > clientInflight {
-		t.Errorf("the dead node was tried %d times; want it skipped once found dead", tried)
+	// At first each sender may try it; then one request a second looks again.
+	if tried, most := requests.count(dead), clientInflight+int(time.Since(began)/clientDownFor); tried > most {
+		t.Errorf("the dead node was tried %d times in %s; want it skipped once found dead (at most %d)", tried, time.Since(began).Round(time.Millisecond), most)
 	}
 
 	// Asking again (a retried webhook) answers the same job.
