@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWorkerMessage$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResults$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
+	$(GO) test -run '^$$' -fuzz '^FuzzValidID$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 
 clean:
 	rm -rf $(BIN)/attendant

@@ -12,7 +12,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/pprof"
-	"regexp"
 	"slices"
 	"time"
 )
@@ -65,10 +64,29 @@ func (n *Node) Handler() http.Handler {
 	return mux
 }
 
-var (
-	roomRE  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
-	labelRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,64}$`)
-)
+// validID reports whether s, a room name or a job, request, worker or node id, is
+// 1-128 letters, digits or _.:- (checked for every job created, so by hand rather
+// than with a regular expression).
+func validID(s string) bool { return validChars(s, 128, false) }
+
+// validLabel reports whether s, a label's key or value, is 1-64 letters, digits or
+// _.:/-.
+func validLabel(s string) bool { return validChars(s, 64, true) }
+
+func validChars(s string, limit int, slash bool) bool {
+	if s == "" || len(s) > limit {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == ':', c == '-':
+		case c == '/' && slash:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // maxBody bounds request bodies.
 const maxBody = 1 << 20
@@ -92,10 +110,10 @@ type CreateRequest struct {
 
 // Validate checks a create request.
 func (c CreateRequest) Validate() error {
-	if !roomRE.MatchString(c.Room) {
+	if !validID(c.Room) {
 		return errors.New("room must be 1-128 letters, digits or _.:-")
 	}
-	if !roomRE.MatchString(c.RequestID) {
+	if !validID(c.RequestID) {
 		return errors.New("request_id must be 1-128 letters, digits or _.:-")
 	}
 	return checkLabels(c.Labels)
@@ -276,7 +294,7 @@ func (n *Node) join(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if !roomRE.MatchString(req.ID) || req.RaftAddr == "" {
+	if !validID(req.ID) || req.RaftAddr == "" {
 		writeError(w, http.StatusBadRequest, "join needs an id and a raft_addr")
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -310,5 +311,35 @@ func TestUnansweredOfferFallsThrough(t *testing.T) {
 	silent.send(Message{Type: MsgAccept, Job: first.Job, Epoch: first.Epoch})
 	if m := silent.next(MsgLeave); m.Reason != "fenced" {
 		t.Errorf("late accept answered %+v", m)
+	}
+}
+
+// FuzzValidID: the hand-written checks of ids and labels agree with the regular
+// expressions that define them.
+func FuzzValidID(f *testing.F) {
+	idRE := regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+	labelRE := regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,64}$`)
+	for _, s := range []string{"", "a", "room-1", "a/b", "a b", "é", strings.Repeat("x", 128), strings.Repeat("x", 129), "j-0001:x.y_z", "a\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validID(s), idRE.MatchString(s); got != want {
+			t.Fatalf("validID(%q) = %v, the expression says %v", s, got, want)
+		}
+		if got, want := validLabel(s), labelRE.MatchString(s); got != want {
+			t.Fatalf("validLabel(%q) = %v, the expression says %v", s, got, want)
+		}
+	})
+}
+
+// BenchmarkDecodeWorkerMessages decodes a frame of three accepts, what a worker
+// sends for each entry that offers it jobs.
+func BenchmarkDecodeWorkerMessages(b *testing.B) {
+	frame := []byte(`[{"type":"accept","job":"j-00000000001a2b3c","epoch":123456},{"type":"accept","job":"j-00000000001a2b3d","epoch":123456},{"type":"accept","job":"j-00000000001a2b3e","epoch":123456}]`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeWorkerMessages(frame); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -159,7 +159,7 @@ func (n *Node) receiveOffers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, o := range offers {
-		if o.Worker == "" || o.Job == "" || !roomRE.MatchString(o.Room) || o.Epoch == 0 {
+		if o.Worker == "" || o.Job == "" || !validID(o.Room) || o.Epoch == 0 {
 			writeError(w, http.StatusBadRequest, "an offer needs a worker, a job, a room and an epoch")
 			return
 		}

@@ -156,33 +156,34 @@ func DecodeNodeMessages(data []byte) ([]Message, error) {
 // DecodeWorkerMessages parses and checks what one WebSocket message from a worker
 // holds: one message, or an array of 1 to 256; one bad message refuses them all.
 func DecodeWorkerMessages(data []byte) ([]Message, error) {
+	if len(data) > maxMessage {
+		return nil, fmt.Errorf("%w: %d bytes; at most %d", ErrBadMessage, len(data), maxMessage)
+	}
 	if !isArray(data) {
-		m, err := DecodeWorkerMessage(data)
-		if err != nil {
+		var m Message
+		if err := decodeStrict(data, &m); err != nil {
+			return nil, err
+		}
+		if err := checkWorkerMessage(&m); err != nil {
 			return nil, err
 		}
 		return []Message{m}, nil
 	}
-	if len(data) > maxMessage {
-		return nil, fmt.Errorf("%w: %d bytes; at most %d", ErrBadMessage, len(data), maxMessage)
+	// One pass over the array: this runs for every frame a worker sends.
+	var msgs []Message
+	if err := decodeStrict(data, &msgs); err != nil {
+		return nil, err
 	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	if len(msgs) == 0 || len(msgs) > maxFrame {
+		return nil, fmt.Errorf("%w: an array of %d messages; 1 to %d", ErrBadMessage, len(msgs), maxFrame)
 	}
-	if len(raw) == 0 || len(raw) > maxFrame {
-		return nil, fmt.Errorf("%w: an array of %d messages; 1 to %d", ErrBadMessage, len(raw), maxFrame)
-	}
-	msgs := make([]Message, len(raw))
-	for i, r := range raw {
-		m, err := DecodeWorkerMessage(r)
-		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", i, err)
-		}
-		if m.Type == MsgRegister {
+	for i := range msgs {
+		if msgs[i].Type == MsgRegister {
 			return nil, fmt.Errorf("%w: message %d: register comes alone", ErrBadMessage, i)
 		}
-		msgs[i] = m
+		if err := checkWorkerMessage(&msgs[i]); err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
 	}
 	return msgs, nil
 }
@@ -194,21 +195,38 @@ func DecodeWorkerMessage(data []byte) (Message, error) {
 	if len(data) > maxMessage {
 		return m, fmt.Errorf("%w: %d bytes; at most %d", ErrBadMessage, len(data), maxMessage)
 	}
+	if err := decodeStrict(data, &m); err != nil {
+		return Message{}, err
+	}
+	if err := checkWorkerMessage(&m); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields and anything after
+// the value.
+func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	if dec.More() {
-		return Message{}, fmt.Errorf("%w: one JSON object per message", ErrBadMessage)
+		return fmt.Errorf("%w: one JSON value per message", ErrBadMessage)
 	}
-	bad := func(format string, a ...any) (Message, error) {
-		return Message{}, fmt.Errorf("%w: %s: %s", ErrBadMessage, m.Type, fmt.Sprintf(format, a...))
+	return nil
+}
+
+// checkWorkerMessage checks what a decoded worker message holds.
+func checkWorkerMessage(m *Message) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrBadMessage, m.Type, fmt.Sprintf(format, a...))
 	}
 	switch m.Type {
 	case MsgRegister:
 		w := m.Worker
-		if w == nil || !roomRE.MatchString(w.ID) {
+		if w == nil || !validID(w.ID) {
 			return bad("worker.id must be 1-128 letters, digits or _.:-")
 		}
 		if w.Capacity < 0 || w.Capacity > maxCapacity {
@@ -227,7 +245,7 @@ func DecodeWorkerMessage(data []byte) (Message, error) {
 			return bad("%d sessions; at most %d", len(m.Sessions), maxSessions)
 		}
 		for _, s := range m.Sessions {
-			if !roomRE.MatchString(s.Job) || s.Epoch == 0 {
+			if !validID(s.Job) || s.Epoch == 0 {
 				return bad("a session needs a job id and an epoch")
 			}
 		}
@@ -235,7 +253,7 @@ func DecodeWorkerMessage(data []byte) (Message, error) {
 			return bad("%d finished sessions; at most %d", len(m.Finished), maxSessions)
 		}
 		for _, f := range m.Finished {
-			if !roomRE.MatchString(f.Job) || f.Epoch == 0 || len(f.Reason) > maxReason {
+			if !validID(f.Job) || f.Epoch == 0 || len(f.Reason) > maxReason {
 				return bad("a finished session needs a job id, an epoch and a reason of at most %d bytes", maxReason)
 			}
 		}
@@ -247,7 +265,7 @@ func DecodeWorkerMessage(data []byte) (Message, error) {
 			return bad("status %q", m.Status)
 		}
 	case MsgAccept, MsgRefuse, MsgFinish:
-		if !roomRE.MatchString(m.Job) || m.Epoch == 0 {
+		if !validID(m.Job) || m.Epoch == 0 {
 			return bad("needs a job id and its epoch")
 		}
 		if len(m.Reason) > maxReason {
@@ -256,7 +274,7 @@ func DecodeWorkerMessage(data []byte) (Message, error) {
 	default:
 		return bad("unknown message type")
 	}
-	return m, nil
+	return nil
 }
 
 func validStatus(s WorkerStatus) bool {
@@ -268,7 +286,7 @@ func checkLabels(labels map[string]string) error {
 		return errors.New("at most 16 labels")
 	}
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		if !labelRE.MatchString(k) || !labelRE.MatchString(labels[k]) {
+		if !validLabel(k) || !validLabel(labels[k]) {
 			return fmt.Errorf("label %q=%q: keys and values are 1-64 letters, digits or _.:/-", k, labels[k])
 		}
 	}
