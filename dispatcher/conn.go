@@ -199,12 +199,12 @@ func (c *workerConn) watch(ctx context.Context) {
 		ids, all := wt.Take()
 		var msgs []Message
 		c.mu.Lock()
-		c.n.fsm.Read(func(s *State, _ uint64) {
+		c.n.fsm.Read(func(s *State, applied uint64) {
 			if all {
 				ids = slices.AppendSeq(slices.Collect(maps.Keys(c.held)), maps.Keys(s.Held(c.id)))
 			}
 			for _, id := range ids {
-				msgs = c.follow(s, id, msgs)
+				msgs = c.follow(s, applied, id, msgs)
 			}
 		})
 		c.mu.Unlock()
@@ -215,10 +215,17 @@ func (c *workerConn) watch(ctx context.Context) {
 }
 
 // follow compares one job with what the worker was told of it (c.mu held, state
-// read-locked) and appends what the worker must now be told.
-func (c *workerConn) follow(s *State, id string, msgs []Message) []Message {
+// read-locked, with entries up to applied applied) and appends what the worker
+// must now be told.
+//
+// An epoch is the index of the entry that assigned the job, so a node whose state
+// is older than the worker's epoch (a node that restarted and is catching up, to
+// which the worker of a dead node has just moved) has not seen the assignment yet:
+// its older record of the job is no reason to leave, nor an offer to send. When it
+// applies the assignment the job is followed again.
+func (c *workerConn) follow(s *State, applied uint64, id string, msgs []Message) []Message {
 	j := s.Jobs[id]
-	if epoch, ok := c.held[id]; ok && (j == nil || j.State.Ended() || j.Worker != c.id || j.Epoch != epoch) {
+	if epoch, ok := c.held[id]; ok && epoch <= applied && (j == nil || j.State.Ended() || j.Worker != c.id || j.Epoch != epoch) {
 		reason := "moved"
 		if j != nil && j.State.Ended() {
 			reason = string(j.State)
@@ -229,7 +236,7 @@ func (c *workerConn) follow(s *State, id string, msgs []Message) []Message {
 		msgs = append(msgs, Message{Type: MsgLeave, Job: id, Epoch: epoch, Reason: reason})
 		delete(c.held, id)
 	}
-	if j != nil && j.Worker == c.id && j.State == JobOffered && c.held[id] != j.Epoch {
+	if j != nil && j.Worker == c.id && j.State == JobOffered && j.Epoch > c.held[id] {
 		c.held[id] = j.Epoch
 		msgs = append(msgs, Message{Type: MsgOffer, Job: j.ID, Room: j.Room, Epoch: j.Epoch, Labels: j.Labels})
 	}

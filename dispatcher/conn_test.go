@@ -343,3 +343,43 @@ func BenchmarkDecodeWorkerMessages(b *testing.B) {
 		}
 	}
 }
+
+// TestFollowWaitsForTheAssignment: a node behind the leader (restarted, catching
+// up), to which a worker moved with a session at an epoch the node has not applied,
+// neither tells the worker to leave on its older record of the job nor sends it an
+// older offer; once the node has applied the assignment, a move is told as before.
+func TestFollowWaitsForTheAssignment(t *testing.T) {
+	c := &workerConn{id: "w1", held: map[string]uint64{"j1": 10}}
+	s := newState()
+	// The node's record is from before the job reached w1: offered to w1 at
+	// epoch 7 (an offer that expired since), then the node stopped.
+	s.Jobs["j1"] = &Job{ID: "j1", Room: "r1", State: JobOffered, Worker: "w1", Epoch: 7}
+	if msgs := c.follow(s, 8, "j1", nil); len(msgs) != 0 || c.held["j1"] != 10 {
+		t.Fatalf("a node at index 8 told the worker holding epoch 10 %+v (held %v)", msgs, c.held)
+	}
+	// Another stale record: the job on another worker at an earlier epoch.
+	s.Jobs["j1"] = &Job{ID: "j1", Room: "r1", State: JobRunning, Worker: "w2", Epoch: 5}
+	if msgs := c.follow(s, 9, "j1", nil); len(msgs) != 0 {
+		t.Fatalf("a node at index 9 told the worker holding epoch 10 %+v", msgs)
+	}
+	// Caught up: the assignment at 10 is the worker's; nothing to say.
+	s.Jobs["j1"] = &Job{ID: "j1", Room: "r1", State: JobRunning, Worker: "w1", Epoch: 10}
+	if msgs := c.follow(s, 10, "j1", nil); len(msgs) != 0 {
+		t.Fatalf("the worker's own assignment made %+v", msgs)
+	}
+	// The job moved at 12: leave.
+	s.Jobs["j1"] = &Job{ID: "j1", Room: "r1", State: JobRunning, Worker: "w2", Epoch: 12}
+	msgs := c.follow(s, 12, "j1", nil)
+	if len(msgs) != 1 || msgs[0].Type != MsgLeave || msgs[0].Epoch != 10 || msgs[0].Reason != "moved" {
+		t.Fatalf("a move at 12 made %+v, want a leave at epoch 10", msgs)
+	}
+	if _, ok := c.held["j1"]; ok {
+		t.Fatal("the left job is still held")
+	}
+	// Offered back to w1 at 14: a new offer.
+	s.Jobs["j1"] = &Job{ID: "j1", Room: "r1", State: JobOffered, Worker: "w1", Epoch: 14}
+	msgs = c.follow(s, 14, "j1", nil)
+	if len(msgs) != 1 || msgs[0].Type != MsgOffer || msgs[0].Epoch != 14 || c.held["j1"] != 14 {
+		t.Fatalf("an offer at 14 made %+v (held %v)", msgs, c.held)
+	}
+}

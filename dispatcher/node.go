@@ -152,10 +152,14 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	// default 50.
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.BatchApplyCh = true
-	// Half of raft's defaults: a dead leader is replaced in about a second on a
-	// network with millisecond round trips, which is what the dispatcher runs on.
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
+	// Under a third of raft's defaults: a dead leader is replaced in under a second
+	// on a network with millisecond round trips, which is what the dispatcher runs
+	// on. Workers must have their heartbeats committed within most of the lease (3s)
+	// or stop their sessions, and with 500ms the slower failovers (two candidates,
+	// a second round) took 2s, long enough to stop those of the dead node's workers.
+	// The leader still sends a heartbeat every 30ms, a tenth of the timeout.
+	rc.HeartbeatTimeout = 300 * time.Millisecond
+	rc.ElectionTimeout = 300 * time.Millisecond
 	rc.LeaderLeaseTimeout = 250 * time.Millisecond
 	fsm := NewFSM()
 	fsm.onStarted = cfg.Metrics.JobStartSeconds.Observe

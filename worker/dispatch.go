@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"syscall"
@@ -157,14 +158,31 @@ func (d *Dispatched) Run(ctx context.Context) error {
 		if connected {
 			wait = 100 * time.Millisecond
 		}
-		d.log.Warn("dispatcher connection ended; reconnecting", "node", node, "err", err, "after", wait)
+		d.mu.Lock()
+		holding := len(d.sessions) > 0 && !d.renewedAt.IsZero() && time.Since(d.renewedAt) < d.cfg.Lease
+		d.mu.Unlock()
+		after := reconnectWait(wait, holding, d.cfg.Heartbeat, rand.Float64())
+		d.log.Warn("dispatcher connection ended; reconnecting", "node", node, "err", err, "after", after)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(wait):
+		case <-time.After(after):
 		}
 		wait = min(2*wait, d.cfg.ReconnectMax)
 	}
+}
+
+// reconnectWait is how long the worker waits before its next connection attempt:
+// the backoff, but no more than half a heartbeat while it runs sessions on a lease
+// that has not run out. A leader's failover refuses registrations for a second or
+// so, and a worker that backed off for longer would miss the end of its lease and
+// stop every session it runs. The wait is spread by ±20% (jitter in [0,1)) so that
+// the workers of a dead node do not all come back in step.
+func reconnectWait(backoff time.Duration, holding bool, heartbeat time.Duration, jitter float64) time.Duration {
+	if holding {
+		backoff = min(backoff, heartbeat/2)
+	}
+	return time.Duration(float64(backoff) * (0.8 + 0.4*jitter))
 }
 
 // fence stops every session when the lease has gone unrenewed for most of its
@@ -387,7 +405,9 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 		var answers []dispatcher.Message
 		for _, m := range frame {
 			if m.Type == dispatcher.MsgOffer {
-				answers = append(answers, d.offer(m))
+				if a, ok := d.offer(m); ok {
+					answers = append(answers, a)
+				}
 				continue
 			}
 			d.handle(ctx, m)
@@ -463,25 +483,36 @@ func (d *Dispatched) send(msgs ...dispatcher.Message) {
 }
 
 // offer holds a place for an offered job and returns the accept, or the refusal
-// when the worker is draining or full.
-func (d *Dispatched) offer(m dispatcher.Message) dispatcher.Message {
+// when the worker is draining or full. An offer older than the session the worker
+// holds for the job (sent by a node still catching up with the leader) gets no
+// answer: the job has moved on from it.
+func (d *Dispatched) offer(m dispatcher.Message) (dispatcher.Message, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if s, ok := d.sessions[m.Job]; ok && s.epoch == m.Epoch {
-		return dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch}
-	}
-	if d.draining || len(d.sessions) >= d.cfg.Capacity {
+	accept := dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch}
+	old, holds := d.sessions[m.Job]
+	switch {
+	case holds && old.epoch == m.Epoch:
+		return accept, true
+	case holds && old.epoch > m.Epoch:
+		return dispatcher.Message{}, false
+	case holds:
+		// The job came back to this worker at a later epoch: the session of the
+		// earlier one leaves first, so the room never has two.
+		old.left = true
+		old.cancel()
+	case d.draining || len(d.sessions) >= d.cfg.Capacity:
 		reason := dispatcher.RefuseFull
 		if d.draining {
 			reason = dispatcher.RefuseDraining
 		}
-		return dispatcher.Message{Type: dispatcher.MsgRefuse, Job: m.Job, Epoch: m.Epoch, Reason: reason}
+		return dispatcher.Message{Type: dispatcher.MsgRefuse, Job: m.Job, Epoch: m.Epoch, Reason: reason}, true
 	}
 	// A place is held and the offer accepted; the session starts when the dispatcher
 	// confirms the accept is committed, so an offer that expired meanwhile (and went
 	// to another worker) never has two sessions in its room.
 	d.sessions[m.Job] = &dispatchedSession{room: m.Room, epoch: m.Epoch, cancel: func() {}, asked: time.Now()}
-	return dispatcher.Message{Type: dispatcher.MsgAccept, Job: m.Job, Epoch: m.Epoch}
+	return accept, true
 }
 
 // confirm starts the session of a confirmed accept.
