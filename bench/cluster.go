@@ -98,7 +98,9 @@ func (c *cluster) start(i int) error {
 	if c.o.NodeProcs > 0 {
 		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(c.o.NodeProcs))
 	}
-	logf, err := os.Create(filepath.Join(c.o.Dir, fmt.Sprintf("n%d.log", i)))
+	// Appended to, so that a node killed and started again keeps what it logged
+	// before.
+	logf, err := os.OpenFile(filepath.Join(c.o.Dir, fmt.Sprintf("n%d.log", i)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,7 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	defer n.cfg.Metrics.Connections.Dec()
 
 	c := &workerConn{n: n, id: wi.ID, ctx: ctx, stop: func() { cancel(); ws.Close() }, wake: make(chan struct{}, 1), held: map[string]uint64{}, log: log,
-		inflight: make(chan struct{}, maxInflight), batches: wi.Batches}
+		inflight: make(chan struct{}, maxInflight), batches: wi.Batches, beats: make(chan committedBeat, 4)}
 	for _, s := range reg.Sessions {
 		c.held[s.Job] = s.Epoch
 	}
@@ -68,7 +68,7 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 	}
 	n.addConn(c)
 	defer n.removeConn(c)
-	c.send(Message{Type: MsgRegistered, Leave: res.Leave, Batches: true})
+	c.send(Message{Type: MsgRegistered, Leave: res.Leave, Batches: true, Digests: true})
 	// A bad message's error is the last thing written, once the writer has stopped.
 	var final error
 	defer func() {
@@ -77,9 +77,10 @@ func (n *Node) serveWorker(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.write(ctx, ws) }()
 	go func() { defer wg.Done(); c.watch(ctx) }()
+	go func() { defer wg.Done(); c.checkSessions(ctx) }()
 	defer wg.Wait()
 	defer cancel()
 	// First, messages read before the connection ended are committed (a finish sent
@@ -152,6 +153,16 @@ type workerConn struct {
 	mu sync.Mutex
 	// held maps the jobs the worker was offered or runs to their epochs.
 	held map[string]uint64
+
+	// beats takes committed heartbeats to checkSessions; when it is four behind,
+	// the newest are dropped (the next heartbeats will do).
+	beats chan committedBeat
+}
+
+// committedBeat is a heartbeat and the index of the entry that committed it.
+type committedBeat struct {
+	m     Message
+	index uint64
 }
 
 // send queues m for the writer.
@@ -263,15 +274,15 @@ func (c *workerConn) handle(m Message) {
 		cmd = Command{Type: CmdFinish, At: now, Job: &JobRef{Job: m.Job, Worker: c.id, Epoch: m.Epoch, Failed: m.Failed, Reason: m.Reason}}
 	}
 	c.handling.Add(1)
-	c.n.proposeAsync(cmd, func(res Result, err error) {
+	c.n.proposeAsync(cmd, func(res Result, index uint64, err error) {
 		defer c.handling.Done()
 		defer func() { <-c.inflight }()
-		c.answer(m, res, err)
+		c.answer(m, res, index, err)
 	})
 }
 
-// answer tells the worker what became of its message.
-func (c *workerConn) answer(m Message, res Result, err error) {
+// answer tells the worker what became of its message, committed at index.
+func (c *workerConn) answer(m Message, res Result, index uint64, err error) {
 	if err == nil {
 		err = res.Error()
 	}
@@ -295,8 +306,66 @@ func (c *workerConn) answer(m Message, res Result, err error) {
 		c.stop()
 	case m.Type == MsgHeartbeat:
 		c.send(Message{Type: MsgRenewed, Seq: m.Seq})
+		select {
+		case c.beats <- committedBeat{m, index}:
+		default: // the checker is behind; the next heartbeat will do
+		}
 	case m.Type == MsgRefuse:
 		c.forget(m.Job, m.Epoch)
+	}
+}
+
+// checkSessions compares what settled heartbeats say the worker runs with this
+// node's records, once it has applied each heartbeat's entry, until ctx ends. Every
+// path that ends or moves a session tells the other side, but a bug or a message
+// lost on one of them would leave a room "running" with nobody in it, or with a
+// session the cluster no longer counts, for as long as the connection lasts. Two
+// settled heartbeats in a row that disagree close the connection: the worker
+// registers again with its sessions, and the leader reconciles them (a job it runs
+// no longer is placed again; a session it should not run is left). A heartbeat that
+// is not settled, or a record with an offer out to the worker, is not compared.
+func (c *workerConn) checkSessions(ctx context.Context) {
+	mismatches := 0
+	for {
+		var b committedBeat
+		select {
+		case <-ctx.Done():
+			return
+		case b = <-c.beats:
+		}
+		if !b.m.Settled {
+			mismatches = 0
+			continue
+		}
+		c.n.waitApplied(ctx, b.index, time.Second)
+		var recorded SessionDigest
+		comparable := true
+		c.n.fsm.Read(func(s *State, applied uint64) {
+			if applied < b.index {
+				comparable = false
+				return
+			}
+			for id, j := range s.Held(c.id) {
+				switch j.State {
+				case JobRunning:
+					recorded.Add(id, j.Epoch)
+				case JobOffered:
+					comparable = false
+				}
+			}
+		})
+		if !comparable || (recorded.N == b.m.Running && recorded.X == b.m.Digest) {
+			mismatches = 0
+			continue
+		}
+		if mismatches++; mismatches < 2 {
+			continue
+		}
+		c.log.Warn("the worker's sessions and this node's records differ in two heartbeats in a row; closing so that it registers again and they are reconciled",
+			"worker_running", b.m.Running, "recorded_running", recorded.N)
+		c.n.cfg.Metrics.Resyncs.Inc()
+		c.stop()
+		return
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // fakeWorker is a worker's end of the WebSocket, driven by the test.
@@ -381,5 +382,98 @@ func TestFollowWaitsForTheAssignment(t *testing.T) {
 	msgs = c.follow(s, 14, "j1", nil)
 	if len(msgs) != 1 || msgs[0].Type != MsgOffer || msgs[0].Epoch != 14 || c.held["j1"] != 14 {
 		t.Fatalf("an offer at 14 made %+v (held %v)", msgs, c.held)
+	}
+}
+
+// TestSessionsChecked: a settled heartbeat that agrees with the records keeps the
+// connection; two in a row that do not (here the worker lost its session without a
+// word) close it, and the worker's registration without the session sends the job
+// back to pending, so the room is offered again.
+func TestSessionsChecked(t *testing.T) {
+	tn := startNode(t, "n0", filepath.Join(t.TempDir(), "n0"), true)
+	defer tn.stop()
+	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" })
+	w, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg := w.register("w1", 4); !reg.Digests {
+		t.Fatalf("registered %+v; want digests", reg)
+	}
+	var j Job
+	if code := tn.call(t, "POST", "/v1/jobs", CreateRequest{Room: "room-1", RequestID: "r"}, &j); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	offer := w.next(MsgOffer)
+	w.send(Message{Type: MsgAccept, Job: offer.Job, Epoch: offer.Epoch})
+	w.next(MsgConfirm)
+
+	var runs SessionDigest
+	runs.Add(offer.Job, offer.Epoch)
+	beat := func(seq uint64, d SessionDigest) {
+		w.send(Message{Type: MsgHeartbeat, Seq: seq, Status: WorkerAvailable, Active: d.N, Settled: true, Running: d.N, Digest: d.X})
+		if m := w.next(MsgRenewed); m.Seq != seq {
+			t.Fatalf("renewed %+v, want seq %d", m, seq)
+		}
+	}
+	// Agreeing, then one disagreeing between agreeing ones: the connection stays.
+	beat(1, runs)
+	beat(2, SessionDigest{})
+	beat(3, runs)
+	beat(4, runs)
+	// The same count with another epoch is a disagreement too.
+	var other SessionDigest
+	other.Add(offer.Job, offer.Epoch+1)
+	beat(5, other)
+	beat(6, runs)
+	if got := testutil.ToFloat64(tn.cfg.Metrics.Resyncs); got != 0 {
+		t.Fatalf("resyncs %v after heartbeats that never disagreed twice in a row", got)
+	}
+
+	// The session is gone without a word: settled heartbeats say so until the node
+	// closes the connection (after two; more are sent in case the checker, which
+	// keeps only the latest heartbeats when it is behind, skipped one).
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		_ = w.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			var m Message
+			if err := w.ws.ReadJSON(&m); err != nil {
+				return // closed by the node
+			}
+		}
+	}()
+	for seq := uint64(7); ; seq++ {
+		if seq > 50 {
+			t.Fatal("the node kept the connection through 44 disagreeing heartbeats")
+		}
+		if w.write(Message{Type: MsgHeartbeat, Seq: seq, Status: WorkerAvailable, Settled: true}) != nil {
+			break
+		}
+		select {
+		case <-closed:
+		case <-time.After(100 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	<-closed
+	if got := testutil.ToFloat64(tn.cfg.Metrics.Resyncs); got != 1 {
+		t.Errorf("resyncs %v, want 1", got)
+	}
+	if s := jobState(tn, j.ID); s.State != JobRunning {
+		t.Fatalf("the job is %s before the worker registers again; want running still", s.State)
+	}
+
+	// It registers again with what it runs (nothing): the job is offered again.
+	w2, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.register("w1", 4)
+	again := w2.next(MsgOffer)
+	if again.Job != j.ID || again.Epoch <= offer.Epoch {
+		t.Fatalf("offered %+v; want job %s again at a later epoch than %d", again, j.ID, offer.Epoch)
 	}
 }

@@ -23,6 +23,9 @@ type Metrics struct {
 	WorkersLost  prometheus.Counter
 	Pruned       prometheus.Counter
 	Connections  prometheus.Gauge
+	// Resyncs counts worker connections closed because the worker's sessions and
+	// the records differed (see workerConn.checkSessions).
+	Resyncs prometheus.Counter
 	// JobStartSeconds is from a job's creation to its worker's accept, observed as
 	// this node applies the accept (every node sees every job start).
 	JobStartSeconds prometheus.Histogram
@@ -54,13 +57,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Ended jobs and lost workers this node, as leader, pruned after the retention."}),
 		Connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "attendant_dispatcher_worker_connections",
 			Help: "Workers connected to this node."}),
+		Resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "attendant_dispatcher_worker_resyncs_total",
+			Help: "Worker connections this node closed because the worker's sessions and the records differed, so that it registers again."}),
 		JobStartSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "attendant_dispatcher_job_start_seconds",
 			Help:    "Time from a job's creation to its worker's accept.",
 			Buckets: []float64{.005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30}}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Leader, m.LeaderChanges, m.CommitSeconds, m.BatchCommands, m.Placements, m.OffersExpired, m.OffersPushed,
-			m.WorkersLost, m.Pruned, m.Connections, m.JobStartSeconds)
+			m.WorkersLost, m.Pruned, m.Connections, m.Resyncs, m.JobStartSeconds)
 	}
 	return m
 }

@@ -120,18 +120,18 @@ func (n *Node) submit(ctx context.Context, cmds []Command, local bool) ([]Result
 	}
 }
 
-// proposeAsync commits cmd and calls then with its result from the committing
-// goroutine; then must not block.
-func (n *Node) proposeAsync(cmd Command, then func(Result, error)) {
+// proposeAsync commits cmd and calls then with its result and the index of the
+// entry that carried it, from the committing goroutine; then must not block.
+func (n *Node) proposeAsync(cmd Command, then func(Result, uint64, error)) {
 	err := n.queue.enqueue(proposal{cmds: []Command{cmd}, answer: func(r proposalResult) {
 		if r.err != nil {
-			then(Result{}, r.err)
+			then(Result{}, 0, r.err)
 			return
 		}
-		then(r.results[0], nil)
+		then(r.results[0], r.index, nil)
 	}})
 	if err != nil {
-		then(Result{}, err)
+		then(Result{}, 0, err)
 	}
 }
 

@@ -2,9 +2,11 @@ package dispatcher
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"time"
@@ -22,14 +24,16 @@ import (
 //
 //	{"type":"register","worker":{"id","capacity","labels","version","status","batches"},"sessions":[{"job","epoch"}],
 //	 "finished":[{"job","epoch","failed","reason"}]}   sessions that ended while no finish was acknowledged
-//	{"type":"heartbeat","seq":N,"active":N,"cpu":0.3,"status":"available|full|draining"}
+//	{"type":"heartbeat","seq":N,"active":N,"cpu":0.3,"status":"available|full|draining",
+//	 "settled":true,"running":N,"digest":D}   settled: every session confirmed, none ending (see SessionDigest)
 //	{"type":"accept","job":ID,"epoch":E}
 //	{"type":"refuse","job":ID,"epoch":E,"reason":"..."}
 //	{"type":"finish","job":ID,"epoch":E,"failed":false,"reason":"..."}
 //
 // Node → worker:
 //
-//	{"type":"registered","leave":[{"job","epoch"}],"batches":true}   sessions to leave at once
+//	{"type":"registered","leave":[{"job","epoch"}],"batches":true,"digests":true}   sessions to leave at once;
+//	                                                     digests: the node checks settled heartbeats' digests
 //	{"type":"offer","job":ID,"room":R,"epoch":E,"labels":{...}}
 //	{"type":"confirm","job":ID,"epoch":E}              the accept is committed: join the room now
 //	{"type":"finished","job":ID,"epoch":E}             the finish is committed (or was moot): forget it
@@ -55,6 +59,34 @@ type Message struct {
 	Seq      uint64            `json:"seq,omitempty"`
 	// Batches, in "registered", says the node reads arrays of messages.
 	Batches bool `json:"batches,omitempty"`
+	// Digests, in "registered", says the node compares the sessions of settled
+	// heartbeats with its records.
+	Digests bool `json:"digests,omitempty"`
+	// Settled, in a heartbeat, says every session the worker holds is confirmed and
+	// none is ending or has an end unacknowledged; Running and Digest then sum them
+	// up (SessionDigest).
+	Settled bool   `json:"settled,omitempty"`
+	Running int    `json:"running,omitempty"`
+	Digest  uint64 `json:"digest,omitempty"`
+}
+
+// SessionDigest sums up a set of sessions (job and epoch) so that a worker and the
+// dispatcher can tell cheaply whether they agree on what the worker runs: the count,
+// and the XOR of a 64-bit FNV-1a hash of each, which does not depend on order.
+type SessionDigest struct {
+	N int
+	X uint64
+}
+
+// Add counts one session.
+func (d *SessionDigest) Add(job string, epoch uint64) {
+	h := fnv.New64a()
+	h.Write([]byte(job))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], epoch)
+	h.Write(b[:])
+	d.N++
+	d.X ^= h.Sum64()
 }
 
 // Reasons a worker gives for refusing an offer that the dispatcher acts on: the
@@ -260,6 +292,9 @@ func checkWorkerMessage(m *Message) error {
 	case MsgHeartbeat:
 		if m.Active < 0 || m.Active > maxCapacity || m.CPU < 0 || m.CPU > 1000 || m.CPU != m.CPU {
 			return bad("active %d or cpu %v out of range", m.Active, m.CPU)
+		}
+		if m.Running < 0 || m.Running > maxCapacity || (!m.Settled && (m.Running != 0 || m.Digest != 0)) {
+			return bad("running %d out of range, or a digest without settled", m.Running)
 		}
 		if !validStatus(m.Status) {
 			return bad("status %q", m.Status)

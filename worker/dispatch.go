@@ -65,7 +65,9 @@ type Dispatched struct {
 	// closes it too, since that registration may report sessions it has stopped.
 	registering *websocket.Conn
 	// batches: the node reads arrays of messages.
-	batches  bool
+	batches bool
+	// digests: the node compares settled heartbeats' sessions with its records.
+	digests  bool
 	writeMu  sync.Mutex
 	draining bool
 	wg       sync.WaitGroup
@@ -342,7 +344,7 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 		d.leave(l.Job, l.Epoch, "fenced at registration")
 	}
 	d.mu.Lock()
-	d.conn, d.batches = ws, first.Batches
+	d.conn, d.batches, d.digests = ws, first.Batches, first.Digests
 	d.renewedAt = time.Now() // registering renewed the lease
 	d.sent = map[uint64]time.Time{}
 	// The registration committed the ends it carried.
@@ -465,7 +467,25 @@ func (d *Dispatched) heartbeat() dispatcher.Message {
 	defer d.mu.Unlock()
 	d.seq++
 	d.sent[d.seq] = time.Now()
-	return dispatcher.Message{Type: dispatcher.MsgHeartbeat, Seq: d.seq, Active: len(d.sessions), CPU: processCPU(), Status: d.statusLocked()}
+	m := dispatcher.Message{Type: dispatcher.MsgHeartbeat, Seq: d.seq, Active: len(d.sessions), CPU: processCPU(), Status: d.statusLocked()}
+	// Settled: nothing between here and the dispatcher is under way (every session
+	// confirmed, none ending, every end acknowledged), so the node can check that
+	// its records say the same.
+	if d.digests && len(d.unacked) == 0 {
+		var dg dispatcher.SessionDigest
+		settled := true
+		for job, s := range d.sessions {
+			if !s.confirmed || s.left {
+				settled = false
+				break
+			}
+			dg.Add(job, s.epoch)
+		}
+		if settled {
+			m.Settled, m.Running, m.Digest = true, dg.N, dg.X
+		}
+	}
+	return m
 }
 
 // send writes msgs on the current connection, if there is one: as one WebSocket
