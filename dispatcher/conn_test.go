@@ -42,6 +42,20 @@ func dialWorker(t *testing.T, tn *testNode, token string) (*fakeWorker, *http.Re
 	return &fakeWorker{t: t, ws: ws}, resp, nil
 }
 
+// leaderAndWorker starts a one-node cluster, waits for it to lead and connects a
+// fake worker (not registered yet); the node stops with the test.
+func leaderAndWorker(t *testing.T) (*testNode, *fakeWorker) {
+	t.Helper()
+	tn := startNode(t, "n0", filepath.Join(t.TempDir(), "n0"), true)
+	t.Cleanup(tn.stop)
+	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" })
+	w, _, err := dialWorker(t, tn, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn, w
+}
+
 func (f *fakeWorker) send(m any) {
 	f.t.Helper()
 	if err := f.write(m); err != nil {
@@ -390,13 +404,7 @@ func TestFollowWaitsForTheAssignment(t *testing.T) {
 // word) close it, and the worker's registration without the session sends the job
 // back to pending, so the room is offered again.
 func TestSessionsChecked(t *testing.T) {
-	tn := startNode(t, "n0", filepath.Join(t.TempDir(), "n0"), true)
-	defer tn.stop()
-	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" })
-	w, _, err := dialWorker(t, tn, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn, w := leaderAndWorker(t)
 	if reg := w.register("w1", 4); !reg.Digests {
 		t.Fatalf("registered %+v; want digests", reg)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -49,13 +48,7 @@ func (f *fakeWorker) readUntil(typ string) []Message {
 // not applied the offer's entry itself; a push that is unauthenticated or malformed
 // is refused and sends nothing.
 func TestPushedOffers(t *testing.T) {
-	tn := startNode(t, "n0", filepath.Join(t.TempDir(), "n0"), true)
-	defer tn.stop()
-	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Status().State == "Leader" })
-	w, _, err := dialWorker(t, tn, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn, w := leaderAndWorker(t)
 	w.register("w1", 4)
 	var applied uint64
 	tn.FSM().Read(func(_ *State, a uint64) { applied = a })
