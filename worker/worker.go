@@ -71,6 +71,9 @@ func New(cfg Config, tts Synthesizer, metrics *Metrics, log *slog.Logger) (*Work
 	return &Worker{cfg: cfg, tts: tts, metrics: metrics, log: log, lklog: lklog}, nil
 }
 
+// Room is the room the worker joins.
+func (w *Worker) Room() string { return w.cfg.Session.Room }
+
 // Ready reports whether the worker is in its room; it backs /readyz.
 func (w *Worker) Ready(context.Context) error {
 	if !w.connected.Load() {

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,10 +19,12 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
+	"github.com/attendant/attendant/dispatcher"
 	"github.com/attendant/attendant/internal/config"
 	"github.com/attendant/attendant/internal/devstack"
 	"github.com/attendant/attendant/internal/ops"
 	"github.com/attendant/attendant/web"
+	"github.com/attendant/attendant/worker"
 )
 
 // devInfo is written to DataDir/run/dev.json so a second `attendant dev` can say
@@ -46,6 +50,10 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	c, log, err := finishConfig(e, o)
 	if err != nil {
 		return err
+	}
+	if len(c.Dispatcher.Secret) < 16 {
+		_, _ = rand.Read(secret)
+		c.Dispatcher.Secret = hex.EncodeToString(secret)
 	}
 
 	runDir := filepath.Join(c.Dev.DataDir, "run")
@@ -110,11 +118,25 @@ func runDev(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	w, closeWorker, err := newWorker(ctx, c, kb, srv, log)
+	// The dispatcher, and the worker taking the demo room from it as in production.
+	disp, err := startDevDispatcher(c, srv, log)
 	if err != nil {
 		return err
 	}
-	defer closeWorker()
+	defer disp.close()
+	a, releaseAssistant, err := newAssistant(ctx, c, kb, srv, log.With("worker", devWorkerID))
+	if err != nil {
+		return err
+	}
+	defer releaseAssistant()
+	w, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{disp.addr}, Secret: c.Dispatcher.Secret, ID: devWorkerID,
+		Capacity: c.Worker.Capacity, Version: Version, Heartbeat: c.Dispatcher.Lease / 6, Lease: c.Dispatcher.Lease,
+		ReconnectMax: c.Worker.ReconnectMax}, a, log)
+	if err != nil {
+		return err
+	}
+	srv.AddCheck("dispatcher_worker", w.Ready)
+	srv.AddCheck("livekit_room", a.inRoom(c.Dev.Room))
 	join, err := web.NewJoinHandler(web.JoinConfig{
 		LiveKitURL:        c.LiveKit.URL,
 		APIKey:            c.LiveKit.APIKey,
@@ -145,15 +167,21 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(runCtx, ln) }()
 
+	// The demo room asks the dispatcher for its assistant (a request id makes the
+	// ask idempotent).
+	if err := disp.ask(runCtx, c.Dev.Room); err != nil {
+		log.Warn("the dispatcher did not take the demo room's job", "err", err)
+	}
 	// Print the join URL once the assistant is in the room, so that "running" means ready.
-	if err := waitReady(runCtx, w.Ready, 30*time.Second); err != nil {
+	if err := waitReady(runCtx, a.inRoom(c.Dev.Room), 30*time.Second); err != nil {
 		log.Warn("the assistant has not joined the demo room yet", "err", err)
 	}
 	fmt.Fprintf(e.stdout, "\nAttendant is running (started in %s):\n", time.Since(started).Round(100*time.Millisecond))
 	fmt.Fprintf(e.stdout, "  postgres  %s\n", stack.Postgres.URL())
 	fmt.Fprintf(e.stdout, "  redis     redis://%s\n", stack.Redis.Addr())
 	fmt.Fprintf(e.stdout, "  livekit   %s (api key %s, secret %s)\n", stack.LiveKit.URL(), c.LiveKit.APIKey, c.LiveKit.APISecret)
-	fmt.Fprintf(e.stdout, "  worker    joining room %q as %q\n", c.Dev.Room, c.Worker.Identity)
+	fmt.Fprintf(e.stdout, "  dispatcher http://%s (one node; secret %s)\n", disp.addr, c.Dispatcher.Secret)
+	fmt.Fprintf(e.stdout, "  worker    %q, given room %q by the dispatcher, joins as %q\n", devWorkerID, c.Dev.Room, c.Worker.Identity)
 	fmt.Fprintf(e.stdout, "  health    %s/healthz  %s/readyz  %s/metrics\n", base, base, base)
 	fmt.Fprintf(e.stdout, "\nJoin the demo room in your browser:\n  %s/\n\nPress Ctrl-C to stop.\n", base)
 
@@ -169,7 +197,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, "Stopping...")
 	// Shut down in order: the worker leaves its room, the web server drains, then the
-	// services stop (deferred).
+	// dispatcher and the services stop (deferred).
 	stopRun()
 	if ctx.Err() == nil && runErr == nil {
 		runErr = errors.New("a component stopped on its own")
@@ -266,4 +294,68 @@ func waitReady(ctx context.Context, ready func(context.Context) error, timeout t
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// devWorkerID names the worker of `attendant dev` at its dispatcher.
+const devWorkerID = "dev"
+
+// devDispatcher is the one-node dispatcher of `attendant dev`: its state starts
+// empty each run (what it holds, the rooms that want an assistant now, is asked
+// for again at start), and its API listens on loopback, at 127.0.0.1:7480 when
+// that is free.
+type devDispatcher struct {
+	node   *dispatcher.Node
+	srv    *http.Server
+	served chan error
+	addr   string
+	client *dispatcher.Client
+}
+
+func startDevDispatcher(c config.Config, opsSrv *ops.Server, log *slog.Logger) (*devDispatcher, error) {
+	dir := filepath.Join(c.Dev.DataDir, "dispatcher", "dev")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	ln, err := listenOrFree("127.0.0.1:7480")
+	if err != nil {
+		return nil, err
+	}
+	node, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: "dev", RaftAddr: "127.0.0.1:0", HTTPAddr: ln.Addr().String(),
+		DataDir: dir, Bootstrap: true, Secret: c.Dispatcher.Secret,
+		Lease: c.Dispatcher.Lease, OfferTimeout: c.Dispatcher.OfferTimeout, Retention: c.Dispatcher.Retention,
+		Metrics: dispatcher.NewMetrics(opsSrv.Registry), Logger: log.With("component", "dispatcher")})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	opsSrv.Registry.MustRegister(node.Collector())
+	opsSrv.AddCheck("dispatcher", node.Ready)
+	client, err := dispatcher.NewClient([]string{ln.Addr().String()}, c.Dispatcher.Secret)
+	if err != nil {
+		ln.Close()
+		node.Close()
+		return nil, err
+	}
+	d := &devDispatcher{node: node, srv: &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 5 * time.Second},
+		served: make(chan error, 1), addr: ln.Addr().String(), client: client}
+	go func() { d.served <- d.srv.Serve(ln) }()
+	return d, nil
+}
+
+// ask creates room's job once the node leads.
+func (d *devDispatcher) ask(ctx context.Context, room string) error {
+	if err := waitReady(ctx, d.node.Ready, 10*time.Second); err != nil {
+		return err
+	}
+	_, err := d.client.Create(ctx, dispatcher.CreateRequest{Room: room, RequestID: "dev"})
+	return err
+}
+
+// close stops the API, waits for its server goroutine and closes the node.
+func (d *devDispatcher) close() {
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.srv.Shutdown(shutdown)
+	<-d.served
+	d.node.Close()
 }

@@ -206,7 +206,9 @@ func TestDevLifecycle(t *testing.T) {
 	if code, body := get(t, first.joinURL); code != http.StatusOK || !strings.Contains(body, "<form") {
 		t.Fatalf("join page = %d; want 200 with a form", code)
 	}
-	for _, want := range []string{"postgres  postgres://", "redis     redis://", "livekit   ws://127.0.0.1:"} {
+	// /readyz answers 200 once the assistant is in the demo room, which it got from
+	// the dispatcher.
+	for _, want := range []string{"postgres  postgres://", "redis     redis://", "livekit   ws://127.0.0.1:", "dispatcher http://127.0.0.1:", `given room "`} {
 		if !strings.Contains(first.output(), want) {
 			t.Errorf("output lacks %q:\n%s", want, first.output())
 		}

@@ -138,6 +138,23 @@ func (a *assistant) RunRoom(ctx context.Context, room string) error {
 	return w.Run(ctx)
 }
 
+// inRoom returns a readiness check: an assistant of room is in it now.
+func (a *assistant) inRoom(room string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		err := fmt.Errorf("no assistant in room %s", room)
+		for w := range a.running {
+			if w.Room() == room {
+				if err = w.Ready(ctx); err == nil {
+					return nil
+				}
+			}
+		}
+		return err
+	}
+}
+
 // contextChanged tells every running room that some rooms' context changed.
 func (a *assistant) contextChanged(rooms []string) {
 	a.mu.Lock()
