@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,8 +36,9 @@ type NodeConfig struct {
 	Bootstrap bool
 	// Lease is how long a worker may go without a heartbeat before its jobs move
 	// (default 3s); OfferTimeout how long an offer waits for an answer (default 2s);
-	// Retention how long ended jobs and lost workers stay in the state (default 24h).
-	Lease, OfferTimeout, Retention time.Duration
+	// Retention how long ended jobs and lost workers stay in the state (default 24h);
+	// ElectionTimeout raft's heartbeat and election timeout (default 300ms).
+	Lease, OfferTimeout, Retention, ElectionTimeout time.Duration
 	// Secret authenticates node-to-node forwarding (and workers).
 	Secret string
 	// SnapshotThreshold is how many entries since the last snapshot make the next
@@ -152,15 +154,17 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	// default 50.
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.BatchApplyCh = true
-	// Under a third of raft's defaults: a dead leader is replaced in under a second
-	// on a network with millisecond round trips, which is what the dispatcher runs
-	// on. Workers must have their heartbeats committed within most of the lease (3s)
-	// or stop their sessions, and with 500ms the slower failovers (two candidates,
-	// a second round) took 2s, long enough to stop those of the dead node's workers.
-	// The leader still sends a heartbeat every 30ms, a tenth of the timeout.
-	rc.HeartbeatTimeout = 300 * time.Millisecond
-	rc.ElectionTimeout = 300 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	// By default under a third of raft's: a dead leader is replaced in under a
+	// second on a network with millisecond round trips, which is what the
+	// dispatcher runs on. Workers must have their heartbeats committed within most
+	// of the lease (3s) or stop their sessions, and with 500ms the slower failovers
+	// (two candidates, a second round) took 2s, long enough to stop those of the
+	// dead node's workers. The leader sends a heartbeat every tenth of the timeout;
+	// it steps down when it has not reached a quorum for five sixths of it.
+	timeout := cmp.Or(cfg.ElectionTimeout, 300*time.Millisecond)
+	rc.HeartbeatTimeout = timeout
+	rc.ElectionTimeout = timeout
+	rc.LeaderLeaseTimeout = timeout * 5 / 6
 	fsm := NewFSM()
 	fsm.onStarted = cfg.Metrics.JobStartSeconds.Observe
 	// Replication reads recent entries from memory rather than from bolt.

@@ -323,7 +323,7 @@ func startDevDispatcher(c config.Config, opsSrv *ops.Server, log *slog.Logger) (
 	node, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: "dev", RaftAddr: "127.0.0.1:0", HTTPAddr: ln.Addr().String(),
 		DataDir: dir, Bootstrap: true, Secret: c.Dispatcher.Secret,
 		Lease: c.Dispatcher.Lease, OfferTimeout: c.Dispatcher.OfferTimeout, Retention: c.Dispatcher.Retention,
-		Metrics: dispatcher.NewMetrics(opsSrv.Registry), Logger: log.With("component", "dispatcher")})
+		ElectionTimeout: c.Dispatcher.ElectionTimeout, Metrics: dispatcher.NewMetrics(opsSrv.Registry), Logger: log.With("component", "dispatcher")})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -53,7 +53,7 @@ func runDispatcher(ctx context.Context, e *env, args []string) error {
 	node, err := dispatcher.OpenNode(dispatcher.NodeConfig{ID: *id, RaftAddr: *raftAddr, HTTPAddr: ln.Addr().String(),
 		DataDir: *dataDir, Bootstrap: *join == "", Secret: c.Dispatcher.Secret,
 		Lease: c.Dispatcher.Lease, OfferTimeout: c.Dispatcher.OfferTimeout, Retention: c.Dispatcher.Retention,
-		Metrics: dispatcher.NewMetrics(opsSrv.Registry), Logger: log})
+		ElectionTimeout: c.Dispatcher.ElectionTimeout, Metrics: dispatcher.NewMetrics(opsSrv.Registry), Logger: log})
 	if err != nil {
 		ln.Close()
 		return err

@@ -50,6 +50,11 @@ type Dispatcher struct {
 	// pruned from the state; a create retried with the same room and request id
 	// within it returns the first job.
 	Retention time.Duration `yaml:"retention"`
+	// ElectionTimeout is raft's heartbeat and election timeout: how long followers
+	// wait for a silent leader before electing another. A failover takes about
+	// two to four of it, and must end well within the lease, or workers stop their
+	// sessions to be safe.
+	ElectionTimeout time.Duration `yaml:"election_timeout"`
 }
 
 // Log configures structured logging.
@@ -294,7 +299,7 @@ func Default() Config {
 			Provider: "espeak", Voice: "en-us", WordsPerMinute: 165,
 			BaseURL: "https://api.openai.com/v1", Model: "tts-1", OpenAIVoice: "alloy",
 		},
-		Dispatcher: Dispatcher{Lease: 3 * time.Second, OfferTimeout: 2 * time.Second, Retention: 24 * time.Hour},
+		Dispatcher: Dispatcher{Lease: 3 * time.Second, OfferTimeout: 2 * time.Second, Retention: 24 * time.Hour, ElectionTimeout: 300 * time.Millisecond},
 		Dev: Dev{
 			DataDir:       ".data",
 			HTTPAddr:      "127.0.0.1:8080",
@@ -430,6 +435,11 @@ func (c Config) Validate() error {
 	}
 	if d := c.Dispatcher; d.Retention < time.Minute || d.Retention > 90*24*time.Hour {
 		bad("dispatcher.retention", "%s must be between 1m and 2160h (90 days)", d.Retention)
+	}
+	if d := c.Dispatcher; d.ElectionTimeout < 50*time.Millisecond || d.ElectionTimeout > 10*time.Second {
+		bad("dispatcher.election_timeout", "%s must be between 50ms and 10s", d.ElectionTimeout)
+	} else if d.Lease < 5*d.ElectionTimeout {
+		bad("dispatcher.election_timeout", "%s must be at most a fifth of dispatcher.lease (%s): a failover takes two to four of it, and workers stop their sessions when it outlasts most of the lease", d.ElectionTimeout, d.Lease)
 	}
 	if r.PrewarmLead < time.Minute || r.PrewarmLead >= r.ContextTTL {
 		bad("retrieval.prewarm_lead", "%s must be at least 1m and less than retrieval.context_ttl (%s)", r.PrewarmLead, r.ContextTTL)

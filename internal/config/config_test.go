@@ -102,6 +102,8 @@ func TestValidateMessages(t *testing.T) {
 		{"lease", func(c *Config) { c.Dispatcher.Lease = time.Millisecond }, "dispatcher.lease"},
 		{"offer timeout", func(c *Config) { c.Dispatcher.OfferTimeout = time.Hour }, "dispatcher.offer_timeout"},
 		{"retention", func(c *Config) { c.Dispatcher.Retention = time.Second }, "dispatcher.retention"},
+		{"election timeout", func(c *Config) { c.Dispatcher.ElectionTimeout = time.Millisecond }, "dispatcher.election_timeout"},
+		{"election timeout for the lease", func(c *Config) { c.Dispatcher.ElectionTimeout = time.Second }, "dispatcher.election_timeout"},
 		{"ef search", func(c *Config) { c.Retrieval.EfSearch = 5 }, "retrieval.ef_search"},
 		{"context ttl", func(c *Config) { c.Retrieval.ContextTTL = time.Second }, "retrieval.context_ttl"},
 		{"prewarm lead", func(c *Config) { c.Retrieval.PrewarmLead = 13 * time.Hour }, "retrieval.prewarm_lead"},
