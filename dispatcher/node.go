@@ -703,6 +703,10 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	switch {
 	case strings.Contains(line, "[ERROR]"):
 		level = slog.LevelError
+	case strings.Contains(line, "[WARN]") && strings.Contains(line, "starting election") && strings.Contains(line, "last-leader-id= "),
+		strings.Contains(line, "[WARN]") && strings.HasSuffix(line, "last-leader-id="):
+		// A node that never had a leader (a new cluster starting) elects one: that
+		// is how every start goes, not a warning.
 	case strings.Contains(line, "[WARN]"):
 		level = slog.LevelWarn
 	}
