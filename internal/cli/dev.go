@@ -35,7 +35,8 @@ type devInfo struct {
 }
 
 // runDev starts the local stack: PostgreSQL, Redis and LiveKit as child processes,
-// migrations, the worker and the join page, until the first Ctrl-C.
+// migrations, a one-node dispatcher, a worker that takes the demo room from it, and
+// the join page, until the first Ctrl-C.
 func runDev(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("dev", e)
 	o := config.RegisterFlags(fs)
