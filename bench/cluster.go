@@ -265,22 +265,7 @@ func (c *cluster) profile(ctx context.Context, dir string) (func(), error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, err := http.NewRequestWithContext(pctx, "GET", "http://"+c.http[i]+"/debug/pprof/"+what+"?seconds=5", nil)
-			if err != nil {
-				return
-			}
-			req.Header.Set("Authorization", "Bearer "+c.secret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return
-			}
-			defer resp.Body.Close()
-			f, err := os.Create(filepath.Join(dir, file))
-			if err != nil {
-				return
-			}
-			defer f.Close()
-			_, _ = io.Copy(f, resp.Body)
+			_ = c.saveDebug(pctx, http.DefaultClient, i, "/debug/pprof/"+what+"?seconds=5", filepath.Join(dir, file))
 		}()
 	}
 	return func() {
@@ -289,4 +274,26 @@ func (c *cluster) profile(ctx context.Context, dir string) (func(), error) {
 		wg.Wait()
 		cancel()
 	}, nil
+}
+
+// saveDebug writes what node i serves at path (one of its /debug endpoints) into
+// file, asking through client.
+func (c *cluster) saveDebug(ctx context.Context, client *http.Client, i int, path, file string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+c.http[i]+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.secret)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -692,18 +692,7 @@ func (c *cluster) dumpGoroutines(ctx context.Context) {
 		if !c.alive(i) {
 			continue
 		}
-		req, err := http.NewRequestWithContext(ctx, "GET", "http://"+c.http[i]+"/debug/pprof/goroutine?debug=2", nil)
-		if err != nil {
-			continue
-		}
-		req.Header.Set("Authorization", "Bearer "+c.secret)
-		resp, err := c.clients.Do(req)
-		if err != nil {
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		_ = os.WriteFile(filepath.Join(c.o.Dir, fmt.Sprintf("n%d.goroutines", i)), b, 0o644)
+		_ = c.saveDebug(ctx, c.clients, i, "/debug/pprof/goroutine?debug=2", filepath.Join(c.o.Dir, fmt.Sprintf("n%d.goroutines", i)))
 	}
 }
 

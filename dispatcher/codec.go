@@ -236,13 +236,7 @@ func (e *encoder) command(c Command, depth int) {
 		e.strs(c.PruneWorkers)
 	}
 	if c.Batch != nil {
-		if depth > 0 && e.err == nil {
-			e.err = fmt.Errorf("%w: nested batch", ErrBadEncoding)
-		}
-		e.uint(uint64(len(c.Batch)))
-		for _, sub := range c.Batch {
-			e.command(sub, depth+1)
-		}
+		encodeBatch(e, depth, "batch", c.Batch, e.command)
 	}
 }
 
@@ -463,15 +457,7 @@ func (d *decoder) command(depth int) Command {
 		c.PruneWorkers = d.strs()
 	}
 	if bits&hasBatch != 0 {
-		if depth > 0 {
-			d.fail("nested batch")
-			return c
-		}
-		n := d.count()
-		c.Batch = make([]Command, n)
-		for i := range n {
-			c.Batch[i] = d.command(depth + 1)
-		}
+		c.Batch = decodeBatch(d, depth, "batch", d.command)
 	}
 	return c
 }
@@ -571,13 +557,7 @@ func (e *encoder) result(r Result, depth int) {
 		e.str(r.Err)
 	}
 	if r.Batch != nil {
-		if depth > 0 && e.err == nil {
-			e.err = fmt.Errorf("%w: nested batch result", ErrBadEncoding)
-		}
-		e.uint(uint64(len(r.Batch)))
-		for _, sub := range r.Batch {
-			e.result(sub, depth+1)
-		}
+		encodeBatch(e, depth, "batch result", r.Batch, e.result)
 	}
 }
 
@@ -609,15 +589,33 @@ func (d *decoder) result(depth int) Result {
 		r.Err = d.str()
 	}
 	if bits&resHasBatch != 0 {
-		if depth > 0 {
-			d.fail("nested batch result")
-			return r
-		}
-		n := d.count()
-		r.Batch = make([]Result, n)
-		for i := range n {
-			r.Batch[i] = d.result(depth + 1)
-		}
+		r.Batch = decodeBatch(d, depth, "batch result", d.result)
 	}
 	return r
+}
+
+// encodeBatch writes the items of a batch (commands, or their results), refusing a
+// batch within a batch: a batch is one level deep.
+func encodeBatch[T any](e *encoder, depth int, what string, items []T, one func(T, int)) {
+	if depth > 0 && e.err == nil {
+		e.err = fmt.Errorf("%w: nested %s", ErrBadEncoding, what)
+	}
+	e.uint(uint64(len(items)))
+	for _, it := range items {
+		one(it, depth+1)
+	}
+}
+
+// decodeBatch reads what encodeBatch wrote.
+func decodeBatch[T any](d *decoder, depth int, what string, one func(int) T) []T {
+	if depth > 0 {
+		d.fail("nested %s", what)
+		return nil
+	}
+	n := d.count()
+	items := make([]T, n)
+	for i := range n {
+		items[i] = one(depth + 1)
+	}
+	return items
 }

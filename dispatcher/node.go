@@ -279,21 +279,11 @@ func (n *Node) forward(ctx context.Context, cmds []Command) ([]Result, uint64, e
 	if err != nil {
 		return nil, 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leaderHTTP+"/internal/apply", bytes.NewReader(body))
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+n.cfg.Secret)
-	req.Header.Set("Accept", resultsMediaType)
-	resp, err := n.client.Do(req)
+	resp, err := n.post(ctx, leaderHTTP, "/internal/apply", body, resultsMediaType, http.StatusOK)
 	if err != nil {
 		return nil, 0, fmt.Errorf("dispatcher: forward to the leader: %w", err)
 	}
 	defer drainClose(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, 0, fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
-	}
 	var applied appliedBatch
 	if resp.Header.Get("Content-Type") == resultsMediaType {
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -619,21 +609,36 @@ func (n *Node) forwardAdmin(ctx context.Context, path string, body map[string]st
 		return err
 	}
 	data, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader+path, bytes.NewReader(data))
+	resp, err := n.post(ctx, leader, path, data, "", http.StatusOK)
 	if err != nil {
 		return err
+	}
+	drainClose(resp.Body)
+	return nil
+}
+
+// post sends body to another node's path with the cluster's secret (and accept,
+// when set, as the form of answer wanted) and returns the response when its status
+// is want; any other status is an error that quotes the start of the answer.
+func (n *Node) post(ctx context.Context, addr, path string, body []byte, accept string, want int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+n.cfg.Secret)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer drainClose(resp.Body)
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != want {
+		defer drainClose(resp.Body)
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("dispatcher: leader answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("dispatcher: %s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(msg)))
 	}
-	return nil
+	return resp, nil
 }
 
 // Ready reports whether the node can take writes: it knows a leader that has

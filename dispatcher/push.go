@@ -1,13 +1,10 @@
 package dispatcher
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 )
 
@@ -129,20 +126,11 @@ func (p *offerPusher) send(addr string, offers []pushedOffer) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, "http://"+addr+"/internal/offers", bytes.NewReader(body))
+	resp, err := p.n.post(p.ctx, addr, "/internal/offers", body, "", http.StatusNoContent)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+p.n.cfg.Secret)
-	resp, err := p.n.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer drainClose(resp.Body)
-	if resp.StatusCode != http.StatusNoContent {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("%s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(msg)))
-	}
+	drainClose(resp.Body)
 	return nil
 }
 

@@ -265,10 +265,15 @@ func (d *Dispatched) unanswered() []dispatcher.Message {
 	if now.Sub(d.finishSent) > resendAfter {
 		for _, f := range d.unacked {
 			d.finishSent = now
-			msgs = append(msgs, dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason})
+			msgs = append(msgs, finishMessage(f))
 		}
 	}
 	return msgs
+}
+
+// finishMessage reports the end of a session, as kept until acknowledged.
+func finishMessage(f dispatcher.JobRef) dispatcher.Message {
+	return dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason}
 }
 
 // resendAfter is how long an accept or a finish waits for its answer before it is
@@ -356,7 +361,7 @@ func (d *Dispatched) connect(ctx context.Context, node string) (bool, error) {
 	var unsent []dispatcher.Message
 	d.finishSent = time.Now()
 	for _, f := range d.unacked {
-		unsent = append(unsent, dispatcher.Message{Type: dispatcher.MsgFinish, Job: f.Job, Epoch: f.Epoch, Failed: f.Failed, Reason: f.Reason})
+		unsent = append(unsent, finishMessage(f))
 	}
 	d.mu.Unlock()
 	defer func() {
@@ -572,7 +577,7 @@ func (d *Dispatched) confirm(ctx context.Context, m dispatcher.Message) {
 			d.unacked[m.Job] = fin
 			d.finishSent = time.Now()
 			d.mu.Unlock()
-			d.send(dispatcher.Message{Type: dispatcher.MsgFinish, Job: fin.Job, Epoch: fin.Epoch, Failed: fin.Failed, Reason: fin.Reason})
+			d.send(finishMessage(fin))
 		}
 		d.mu.Lock()
 		if d.sessions[m.Job] == s {

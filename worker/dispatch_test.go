@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/attendant/attendant/dispatcher"
+	"github.com/attendant/attendant/internal/testenv"
 	"github.com/attendant/attendant/worker"
 )
 
@@ -201,23 +202,30 @@ func TestDispatchedWorker(t *testing.T) {
 	}
 }
 
+// runDispatched runs a worker with cfg, its sessions recorded in the fakeRooms it
+// returns, until stop (which waits for it to return).
+func runDispatched(t *testing.T, cfg worker.DispatchConfig) (rooms *fakeRooms, stop func()) {
+	t.Helper()
+	rooms = newFakeRooms()
+	d, err := worker.NewDispatched(cfg, rooms, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	return rooms, func() { cancel(); <-ran }
+}
+
 // A worker cut off from the dispatcher stops its sessions itself before its lease can
 // run out: the dispatcher will give the rooms to others, and a room must not have two
 // assistants.
 func TestDispatchedWorkerFencesItself(t *testing.T) {
 	node, addr, srv := startDispatcherServer(t)
-	rooms := newFakeRooms()
 	const lease = 1500 * time.Millisecond
-	d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{addr}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
-		Heartbeat: 200 * time.Millisecond, Lease: lease, ReconnectMax: 200 * time.Millisecond}, rooms, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
+	rooms, stop := runDispatched(t, worker.DispatchConfig{Nodes: []string{addr}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
+		Heartbeat: 200 * time.Millisecond, Lease: lease, ReconnectMax: 200 * time.Millisecond})
+	defer stop()
 	var a dispatcher.Job
 	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-a", RequestID: "1"}, &a)
 	waitRoom(t, rooms.started, "room-a")
@@ -240,16 +248,6 @@ type testNode struct {
 	lease               time.Duration
 	node                *dispatcher.Node
 	srv                 *http.Server
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func (n *testNode) start(bootstrap bool) {
@@ -299,7 +297,7 @@ func TestFencedWorkerGetsItsRoomBack(t *testing.T) {
 	const lease = 1500 * time.Millisecond
 	var nodes []*testNode
 	for i := range 3 {
-		n := &testNode{t: t, id: fmt.Sprint("n", i), raft: freeAddr(t), addr: freeAddr(t), dir: t.TempDir(), lease: lease}
+		n := &testNode{t: t, id: fmt.Sprint("n", i), raft: testenv.FreeAddr(t), addr: testenv.FreeAddr(t), dir: t.TempDir(), lease: lease}
 		nodes = append(nodes, n)
 		defer n.stop()
 	}
@@ -313,16 +311,9 @@ func TestFencedWorkerGetsItsRoomBack(t *testing.T) {
 	}
 	waitReady(t, nodes...)
 
-	rooms := newFakeRooms()
-	d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{nodes[1].addr}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
-		Heartbeat: 200 * time.Millisecond, Lease: lease, ReconnectMax: 200 * time.Millisecond}, rooms, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
+	rooms, stop := runDispatched(t, worker.DispatchConfig{Nodes: []string{nodes[1].addr}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
+		Heartbeat: 200 * time.Millisecond, Lease: lease, ReconnectMax: 200 * time.Millisecond})
+	defer stop()
 	var a dispatcher.Job
 	api(t, "POST", nodes[1].addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-a", RequestID: "1"}, &a)
 	waitRoom(t, rooms.started, "room-a")
@@ -419,16 +410,9 @@ func (p *proxy) restore() {
 func TestFinishSurvivesACutConnection(t *testing.T) {
 	_, addr, _ := startDispatcherLease(t, 3*time.Second)
 	px := startProxy(t, addr)
-	rooms := newFakeRooms()
-	d, err := worker.NewDispatched(worker.DispatchConfig{Nodes: []string{px.addr()}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
-		Heartbeat: 200 * time.Millisecond, Lease: 3 * time.Second, ReconnectMax: 100 * time.Millisecond}, rooms, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
+	rooms, stop := runDispatched(t, worker.DispatchConfig{Nodes: []string{px.addr()}, Secret: dispatchSecret, ID: "w1", Capacity: 2,
+		Heartbeat: 200 * time.Millisecond, Lease: 3 * time.Second, ReconnectMax: 100 * time.Millisecond})
+	defer stop()
 	var f dispatcher.Job
 	api(t, "POST", addr, "/v1/jobs", dispatcher.CreateRequest{Room: "room-f", RequestID: "1"}, &f)
 	waitRoom(t, rooms.started, "room-f")

@@ -5,24 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/attendant/attendant/dispatcher"
+	"github.com/attendant/attendant/internal/testenv"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // `attendant dispatcher`: a first node starts a cluster, two more join through it,
 // a job created through the last is seen by all, and each stops on its context.
@@ -35,8 +25,8 @@ func TestDispatcherCommand(t *testing.T) {
 	var nodes []node
 	done := make(chan error, 3)
 	for i := range 3 {
-		n := node{http: freeAddr(t)}
-		args := []string{"--node-id", "n" + string(rune('0'+i)), "--raft-addr", freeAddr(t), "--http-addr", n.http,
+		n := node{http: testenv.FreeAddr(t)}
+		args := []string{"--node-id", "n" + string(rune('0'+i)), "--raft-addr", testenv.FreeAddr(t), "--http-addr", n.http,
 			"--data-dir", dir + "/n" + string(rune('0'+i)), "--dispatcher.secret", secret, "--log.level", "warn"}
 		if i > 0 {
 			args = append(args, "--join", nodes[0].http)
