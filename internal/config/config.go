@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"regexp"
@@ -24,18 +25,49 @@ import (
 
 // Config is the whole configuration of every Attendant process.
 type Config struct {
-	Log        Log        `yaml:"log"`
-	LiveKit    LiveKit    `yaml:"livekit"`
-	Database   Database   `yaml:"database"`
-	Redis      Redis      `yaml:"redis"`
-	Retrieval  Retrieval  `yaml:"retrieval"`
-	Worker     Worker     `yaml:"worker"`
-	Listen     Listen     `yaml:"listen"`
-	STT        STT        `yaml:"stt"`
-	LLM        LLM        `yaml:"llm"`
-	TTS        TTS        `yaml:"tts"`
-	Dispatcher Dispatcher `yaml:"dispatcher"`
-	Dev        Dev        `yaml:"dev"`
+	Log          Log          `yaml:"log"`
+	LiveKit      LiveKit      `yaml:"livekit"`
+	Database     Database     `yaml:"database"`
+	Redis        Redis        `yaml:"redis"`
+	Retrieval    Retrieval    `yaml:"retrieval"`
+	Worker       Worker       `yaml:"worker"`
+	Listen       Listen       `yaml:"listen"`
+	STT          STT          `yaml:"stt"`
+	LLM          LLM          `yaml:"llm"`
+	TTS          TTS          `yaml:"tts"`
+	Dispatcher   Dispatcher   `yaml:"dispatcher"`
+	ControlPlane ControlPlane `yaml:"control_plane"`
+	Dev          Dev          `yaml:"dev"`
+}
+
+// ControlPlane configures the admin pages, invitations and joining by magic link.
+type ControlPlane struct {
+	// HTTPAddr serves the pages, /join/{token}, LiveKit's webhooks and the
+	// operational endpoints.
+	HTTPAddr string `yaml:"http_addr"`
+	// PublicURL is how people reach HTTPAddr (links in invitations are built on it);
+	// with https, cookies are marked Secure.
+	PublicURL string `yaml:"public_url"`
+	// LiveKitPublicURL is the LiveKit URL browsers connect to (default livekit.url).
+	LiveKitPublicURL string `yaml:"livekit_public_url"`
+	// BcryptCost is the cost of admins' and invitations' password hashes.
+	BcryptCost int `yaml:"bcrypt_cost"`
+	// SessionTTL is how long an admin stays signed in without using the pages.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// LinkTTL is how long an invitation's link works.
+	LinkTTL time.Duration `yaml:"link_ttl"`
+	// Contact is whom a participant turned away (room full) is told to contact.
+	Contact string `yaml:"contact"`
+	// SMTP sends invitations by email; an empty host sends none.
+	SMTPHost     string `yaml:"smtp_host"`
+	SMTPPort     int    `yaml:"smtp_port"`
+	SMTPUsername string `yaml:"smtp_username"`
+	SMTPPassword string `yaml:"smtp_password"`
+	SMTPFrom     string `yaml:"smtp_from"`
+	// MessageWebhook receives invitations for phones (a WhatsApp or SMS gateway) as
+	// JSON POSTs; empty sends none. MessageWebhookToken is sent as a Bearer token.
+	MessageWebhook      string `yaml:"message_webhook"`
+	MessageWebhookToken string `yaml:"message_webhook_token"`
 }
 
 // Dispatcher configures dispatcher nodes and how workers and clients reach them.
@@ -300,6 +332,11 @@ func Default() Config {
 			BaseURL: "https://api.openai.com/v1", Model: "tts-1", OpenAIVoice: "alloy",
 		},
 		Dispatcher: Dispatcher{Lease: 3 * time.Second, OfferTimeout: 2 * time.Second, Retention: 24 * time.Hour, ElectionTimeout: 300 * time.Millisecond},
+		ControlPlane: ControlPlane{
+			HTTPAddr: "127.0.0.1:8090", PublicURL: "http://127.0.0.1:8090",
+			BcryptCost: 12, SessionTTL: 12 * time.Hour, LinkTTL: 24 * time.Hour,
+			Contact: "the person who invited you", SMTPPort: 587,
+		},
 		Dev: Dev{
 			DataDir:       ".data",
 			HTTPAddr:      "127.0.0.1:8080",
@@ -441,6 +478,7 @@ func (c Config) Validate() error {
 	} else if d.Lease < 5*d.ElectionTimeout {
 		bad("dispatcher.election_timeout", "%s must be at most a fifth of dispatcher.lease (%s): a failover takes two to four of it, and workers stop their sessions when it outlasts most of the lease", d.ElectionTimeout, d.Lease)
 	}
+	c.ControlPlane.validate(bad)
 	if r.PrewarmLead < time.Minute || r.PrewarmLead >= r.ContextTTL {
 		bad("retrieval.prewarm_lead", "%s must be at least 1m and less than retrieval.context_ttl (%s)", r.PrewarmLead, r.ContextTTL)
 	}
@@ -538,6 +576,42 @@ func (c Config) ValidateDispatcher() error {
 		return fmt.Errorf("%w: dispatcher.secret: at least 16 characters, the same on every node and worker (ATTENDANT_DISPATCHER_SECRET)", ErrInvalid)
 	}
 	return nil
+}
+
+func (cp ControlPlane) validate(bad func(key, format string, args ...any)) {
+	if _, _, err := net.SplitHostPort(cp.HTTPAddr); err != nil {
+		bad("control_plane.http_addr", "%q must be host:port", cp.HTTPAddr)
+	}
+	if u, err := url.Parse(cp.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("control_plane.public_url", "%q must be an http(s) URL such as https://meet.example.org", cp.PublicURL)
+	}
+	if cp.LiveKitPublicURL != "" {
+		if u, err := url.Parse(cp.LiveKitPublicURL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			bad("control_plane.livekit_public_url", "%q must be a ws:// or wss:// URL", cp.LiveKitPublicURL)
+		}
+	}
+	if cp.BcryptCost < 4 || cp.BcryptCost > 16 {
+		bad("control_plane.bcrypt_cost", "%d must be between 4 and 16 (10 or more outside tests)", cp.BcryptCost)
+	}
+	if cp.SessionTTL < time.Minute || cp.SessionTTL > 30*24*time.Hour {
+		bad("control_plane.session_ttl", "%s must be between 1m and 720h", cp.SessionTTL)
+	}
+	if cp.LinkTTL < time.Minute || cp.LinkTTL > 30*24*time.Hour {
+		bad("control_plane.link_ttl", "%s must be between 1m and 720h", cp.LinkTTL)
+	}
+	if cp.SMTPHost != "" {
+		if cp.SMTPPort < 1 || cp.SMTPPort > 65535 {
+			bad("control_plane.smtp_port", "%d is not a port", cp.SMTPPort)
+		}
+		if _, err := mail.ParseAddress(cp.SMTPFrom); err != nil {
+			bad("control_plane.smtp_from", "%q must be an email address when control_plane.smtp_host is set", cp.SMTPFrom)
+		}
+	}
+	if cp.MessageWebhook != "" {
+		if u, err := url.Parse(cp.MessageWebhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("control_plane.message_webhook", "%q must be an http(s) URL", cp.MessageWebhook)
+		}
+	}
 }
 
 // checkRemote checks the address of an OpenAI-compatible provider of stage.
