@@ -6,7 +6,7 @@ BIN       := bin
 ATTENDANT := $(BIN)/attendant
 export CGO_ENABLED := 1
 
-.PHONY: all deps build run test test-short check bench-join bench-pipeline bench-dispatch fuzz clean
+.PHONY: all deps build run test test-short check bench-join bench-assistant-join bench-pipeline bench-dispatch fuzz clean
 
 all: build
 
@@ -37,10 +37,15 @@ check: deps
 	$(BIN)/staticcheck ./...
 	$(GO) mod tidy -diff
 
-## bench-join: the assistant's join time over 20 joins (bench/results/join.json)
+## bench-join: joining by magic link, 200 invitations (bench/results/join.json)
 bench-join: deps build
 	@mkdir -p bench/results
-	$(ATTENDANT) bench join --n 20 --out bench/results/join.json
+	$(ATTENDANT) bench join --invites 200 --out bench/results/join.json
+
+## bench-assistant-join: the assistant's join time over 20 joins (bench/results/assistant-join.json)
+bench-assistant-join: deps build
+	@mkdir -p bench/results
+	$(ATTENDANT) bench assistant-join --n 20 --out bench/results/assistant-join.json
 
 ## bench-pipeline: 50 voice turns with barge-in through LiveKit (bench/results/pipeline.json)
 bench-pipeline: deps build
@@ -74,6 +79,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResults$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 	$(GO) test -run '^$$' -fuzz '^FuzzValidID$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
+	$(GO) test -run '^$$' -fuzz '^FuzzLinkToken$$' -fuzztime $(FUZZ_EXECS) ./control-plane
 
 clean:
 	rm -rf $(BIN)/attendant

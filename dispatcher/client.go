@@ -230,6 +230,31 @@ func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
 	return &job, nil
 }
 
+// Jobs lists the jobs in state (every job when state is empty).
+func (c *Client) Jobs(ctx context.Context, state JobState) ([]Job, error) {
+	var jobs []Job
+	path := "/v1/jobs"
+	if state != "" {
+		path += "?state=" + url.QueryEscape(string(state))
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &jobs)
+	return jobs, err
+}
+
+// Workers lists the workers the cluster knows.
+func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
+	var ws []Worker
+	err := c.do(ctx, http.MethodGet, "/v1/workers", nil, &ws)
+	return ws, err
+}
+
+// Status is the cluster's status as the node answering sees it.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+	return st, err
+}
+
 // do sends a request to a node, and to the next one while the answer is that the
 // node cannot serve now (unreachable, no leader, shutting down), until ctx ends. A
 // refusal (4xx) is returned as an *APIError at once.

@@ -171,3 +171,33 @@ func TestClientRefusals(t *testing.T) {
 		t.Error("a client without nodes was made")
 	}
 }
+
+// The client reads the cluster's status, its workers and its jobs by state.
+func TestClientReads(t *testing.T) {
+	tn := startNode(t, "n0", t.TempDir(), true)
+	defer tn.stop()
+	waitFor(t, "a leader", 10*time.Second, func() bool { return tn.Ready(t.Context()) == nil })
+	c, err := NewClient([]string{tn.http}, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	job, err := c.Create(ctx, CreateRequest{Room: "room-reads", RequestID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Leader != "n0" || st.Jobs != 1 || len(st.Members) != 1 {
+		t.Errorf("status = %+v, %v; want leader n0, one member, one job", st, err)
+	}
+	pending, err := c.Jobs(ctx, JobPending)
+	if err != nil || len(pending) != 1 || pending[0].ID != job.ID {
+		t.Errorf("pending jobs = %+v, %v; want %s", pending, err, job.ID)
+	}
+	if running, err := c.Jobs(ctx, JobRunning); err != nil || len(running) != 0 {
+		t.Errorf("running jobs = %+v, %v; want none (no worker)", running, err)
+	}
+	if ws, err := c.Workers(ctx); err != nil || len(ws) != 0 {
+		t.Errorf("workers = %+v, %v; want none", ws, err)
+	}
+}

@@ -13,8 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -54,10 +52,13 @@ var (
 	ErrAssetsMissing = errors.New("livekit-client browser bundle not found")
 )
 
-//go:embed templates/join.html.tmpl static/join.js static/join.css
+//go:embed templates/join.html.tmpl templates/link.html.tmpl templates/meeting.html.tmpl static/join.js static/join.css
 var embedded embed.FS
 
-var joinTemplate = template.Must(template.ParseFS(embedded, "templates/join.html.tmpl"))
+// templates are the join pages: join.html.tmpl (development), link.html.tmpl
+// (invitations) and the meeting view they share.
+var templates = template.Must(template.ParseFS(embedded,
+	"templates/join.html.tmpl", "templates/link.html.tmpl", "templates/meeting.html.tmpl"))
 
 // JoinConfig configures the join page returned by NewJoinHandler.
 type JoinConfig struct {
@@ -91,6 +92,8 @@ type TokenResponse struct {
 	Room string `json:"room"`
 	// Identity is the participant identity in the token.
 	Identity string `json:"identity"`
+	// Name is the participant's display name in the token.
+	Name string `json:"name,omitempty"`
 }
 
 // ErrorResponse is the JSON body of a failed POST /token.
@@ -100,12 +103,11 @@ type ErrorResponse struct {
 }
 
 type joinHandler struct {
-	cfg        JoinConfig
-	log        *slog.Logger
-	clientPath string
-	page       []byte
-	csp        string
-	next       http.Handler
+	cfg  JoinConfig
+	log  *slog.Logger
+	page []byte
+	csp  string
+	next http.Handler
 }
 
 // NewJoinHandler returns the handler of the join page. It serves:
@@ -130,9 +132,9 @@ func NewJoinHandler(cfg JoinConfig) (http.Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	clientPath := filepath.Join(cfg.AssetsDir, LiveKitClientFile)
-	if fi, err := os.Stat(clientPath); err != nil || fi.IsDir() {
-		return nil, fmt.Errorf("%w at %s: run `make deps` (npm ci in web/) to install it", ErrAssetsMissing, clientPath)
+	clientPath, err := clientBundle(cfg.AssetsDir)
+	if err != nil {
+		return nil, err
 	}
 
 	var page bytes.Buffer
@@ -145,22 +147,19 @@ func NewJoinHandler(cfg JoinConfig) (http.Handler, error) {
 		MaxChatLength     int
 		AssistantIdentity string
 	}{cfg.Room, MaxNameLength, MaxChatLength, cfg.AssistantIdentity}
-	if err := joinTemplate.Execute(&page, data); err != nil {
+	if err := templates.ExecuteTemplate(&page, "join.html.tmpl", data); err != nil {
 		return nil, fmt.Errorf("render join page: %w", err)
 	}
 
 	h := &joinHandler{
-		cfg:        cfg,
-		log:        log,
-		clientPath: clientPath,
-		page:       page.Bytes(),
-		csp:        contentSecurityPolicy(cfg.LiveKitURL),
+		cfg:  cfg,
+		log:  log,
+		page: page.Bytes(),
+		csp:  ContentSecurityPolicy(cfg.LiveKitURL),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.servePage)
-	mux.HandleFunc("GET /static/"+LiveKitClientFile, h.serveClient)
-	mux.HandleFunc("GET /static/join.js", h.serveEmbedded("static/join.js"))
-	mux.HandleFunc("GET /static/join.css", h.serveEmbedded("static/join.css"))
+	registerAssets(mux, clientPath)
 	mux.HandleFunc("/token", h.serveToken)
 	h.next = http.NewCrossOriginProtection().Handler(mux)
 	return h, nil
@@ -200,11 +199,12 @@ func (c JoinConfig) validate() error {
 	return nil
 }
 
-// contentSecurityPolicy allows scripts and styles from the page's own origin
-// only, and connections to the page, to any ws:/wss: endpoint and to the
-// HTTP origin of the LiveKit server (livekit-client probes it over HTTP when
-// a connection fails).
-func contentSecurityPolicy(liveKitURL string) string {
+// ContentSecurityPolicy is the policy of the join pages: scripts and styles
+// from the page's own origin only, forms posted to it only, and connections to
+// the page, to any ws:/wss: endpoint and to the HTTP origin of the LiveKit
+// server at liveKitURL (livekit-client probes it over HTTP when a connection
+// fails).
+func ContentSecurityPolicy(liveKitURL string) string {
 	connect := []string{"'self'", "ws:", "wss:"}
 	if u, err := url.Parse(liveKitURL); err == nil {
 		scheme := u.Scheme
@@ -231,13 +231,8 @@ func contentSecurityPolicy(liveKitURL string) string {
 
 // ServeHTTP sets the security headers and dispatches to the routes.
 func (h *joinHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr.Set("Content-Security-Policy", h.csp)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "no-referrer")
-	hdr.Set("X-Frame-Options", "DENY")
-	hdr.Set("Permissions-Policy", "microphone=(self), camera=(), geolocation=()")
-	hdr.Set("Cache-Control", "no-cache")
+	SetSecurityHeaders(w.Header(), h.csp)
+	w.Header().Set("Cache-Control", "no-cache")
 	h.next.ServeHTTP(w, r)
 }
 
@@ -248,11 +243,7 @@ func (h *joinHandler) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *joinHandler) serveClient(w http.ResponseWriter, r *http.Request) {
-	http.ServeFile(w, r, h.clientPath)
-}
-
-func (h *joinHandler) serveEmbedded(name string) http.HandlerFunc {
+func serveEmbedded(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, fs.FS(embedded), name)
 	}
@@ -299,6 +290,7 @@ func (h *joinHandler) serveToken(w http.ResponseWriter, r *http.Request) {
 		Token:    token,
 		Room:     h.cfg.Room,
 		Identity: identity,
+		Name:     name,
 	})
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/attendant/attendant/worker"
 )
 
-const benchUsage = "attendant bench join [--n 20] [--out FILE.json] | attendant bench dispatch [--nodes 3] [--workers 20] [--jobs 5000] [--kills 20] [--clients 64] [--batch 100] [--batch-clients 4] [--rate 5000] [--out FILE.json] | attendant bench retrieval [--chunks 100000] [--dims 384] [--entities 10] [--queries 1000] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
+const benchUsage = "attendant bench join [--invites 200] [--clients 4] [--out FILE.json] | attendant bench assistant-join [--n 20] [--out FILE.json] | attendant bench dispatch [--nodes 3] [--workers 20] [--jobs 5000] [--kills 20] [--clients 64] [--batch 100] [--batch-clients 4] [--rate 5000] [--out FILE.json] | attendant bench retrieval [--chunks 100000] [--dims 384] [--entities 10] [--queries 1000] [--out FILE.json] | attendant bench pipeline [--turns 20] [--sessions 1] [--stt-delay 100ms] [--llm-delay 300ms] [--tts-delay 150ms] [--out FILE.json]; add --livekit.url/api_key/api_secret to use a running LiveKit"
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "retrieval" {
@@ -30,12 +30,15 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "dispatch" {
 		return runBenchDispatch(ctx, e, args[1:])
 	}
-	if len(args) == 0 || (args[0] != "join" && args[0] != "pipeline") {
+	if len(args) > 0 && args[0] == "join" {
+		return runBenchJoin(ctx, e, args[1:])
+	}
+	if len(args) == 0 || (args[0] != "assistant-join" && args[0] != "pipeline") {
 		return fmt.Errorf("%w: %s", errUsage, benchUsage)
 	}
 	scenario := args[0]
 	fs := newFlagSet("bench "+scenario, e)
-	n := fs.Int("n", 20, "join: number of joins to measure")
+	n := fs.Int("n", 20, "assistant-join: number of joins to measure")
 	turns := fs.Int("turns", 20, "pipeline: turns per session")
 	sessions := fs.Int("sessions", 1, "pipeline: rooms run at once")
 	sttDelay := fs.Duration("stt-delay", 100*time.Millisecond, "pipeline: fake speech-to-text delay")
@@ -81,16 +84,16 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	var rep report
 	switch scenario {
-	case "join":
+	case "assistant-join":
 		synth, err := newSynthesizer(c.TTS)
 		if err != nil {
 			return err
 		}
-		r, err := bench.Join(ctx, bench.JoinOptions{
+		r, err := bench.AssistantJoin(ctx, bench.AssistantJoinOptions{
 			N: *n,
 			Session: worker.SessionConfig{
 				URL: c.LiveKit.URL, APIKey: c.LiveKit.APIKey, APISecret: c.LiveKit.APISecret,
-				Room: "bench-join-" + time.Now().Format("150405"), Identity: c.Worker.Identity, Name: c.Worker.Name,
+				Room: "bench-assistant-join-" + time.Now().Format("150405"), Identity: c.Worker.Identity, Name: c.Worker.Name,
 				Greeting: c.Worker.Greeting, GreetDelay: c.Worker.GreetDelay,
 			},
 			TTS:    synth,
@@ -115,6 +118,68 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		rep = r
+	}
+	return writeReport(e, rep, *out)
+}
+
+// runBenchJoin measures joining by magic link through the control plane's join
+// handler. Without --database.url it starts its own PostgreSQL, Redis and LiveKit
+// in a temporary folder; with it, it uses the configured ones (database.url,
+// redis.url, livekit.*), removing what it made there.
+func runBenchJoin(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("bench join", e)
+	invites := fs.Int("invites", 200, "invitations made and used, one join each")
+	clients := fs.Int("clients", 4, "participants joining at once")
+	out := fs.String("out", "", "write the report as JSON to this file")
+	o := config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *invites < 1 || *invites > 100000 || *clients < 1 || *clients > 256 {
+		return fmt.Errorf("%w: --invites 1..100000, --clients 1..256", errUsage)
+	}
+	own := !flagGiven(fs, "database.url") && os.Getenv("ATTENDANT_DATABASE_URL") == ""
+	if own {
+		o.Set("livekit.api_key", "benchkey")
+		o.Set("livekit.api_secret", "bench-secret-0123456789abcdef0123456789")
+	}
+	c, log, err := finishConfig(e, o)
+	if err != nil {
+		return err
+	}
+	opts := bench.JoinLinkOptions{Invites: *invites, Clients: *clients, BcryptCost: c.ControlPlane.BcryptCost,
+		AssetsDir: c.Dev.WebAssets, Logger: log}
+	if own {
+		dir, err := os.MkdirTemp("", "attendant-bench-join-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		stack, err := devstack.Start(ctx, devstack.Options{Dir: dir, LiveKitBinary: c.Dev.LiveKitBinary,
+			Postgres: true, Redis: true, LiveKit: true, APIKey: c.LiveKit.APIKey, APISecret: c.LiveKit.APISecret, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer stack.Stop()
+		c.Database.URL, c.LiveKit.URL = stack.Postgres.URL(), stack.LiveKit.URL()
+		opts.RedisAddr = stack.Redis.Addr()
+	} else {
+		if err := c.ValidateLiveKit(); err != nil {
+			return err
+		}
+		ro, err := redis.ParseURL(c.Redis.URL)
+		if err != nil {
+			return fmt.Errorf("redis.url: %w", err)
+		}
+		opts.RedisAddr = ro.Addr
+	}
+	if err := applyMigrations(ctx, c.Database.URL, log); err != nil {
+		return err
+	}
+	opts.DatabaseURL, opts.LiveKitURL, opts.APIKey, opts.APISecret = c.Database.URL, c.LiveKit.URL, c.LiveKit.APIKey, c.LiveKit.APISecret
+	rep, err := bench.JoinLink(ctx, opts)
+	if err != nil {
+		return err
 	}
 	return writeReport(e, rep, *out)
 }

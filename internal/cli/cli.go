@@ -31,9 +31,11 @@ func commands() []command {
 		{"dev", "run the whole stack locally with a demo room and print the join URL", runDev},
 		{"worker", "join the configured LiveKit room as the assistant", runWorker},
 		{"dispatcher", "run a dispatcher node (raft): jobs for rooms, placed on workers", runDispatcher},
+		{"control-plane", "serve the admin pages, joining by magic link and LiveKit's webhooks", runControlPlane},
+		{"admin", "`admin create`: add an admin who signs in to the control plane", runAdmin},
 		{"migrate", "apply the PostgreSQL schema migrations", runMigrate},
 		{"kb", "the knowledge base: `kb ingest` documents, `kb search` them", runKB},
-		{"bench", "measure: `bench join` (the assistant's join time), `bench pipeline` (voice turns)", runBench},
+		{"bench", "measure: `bench join` (joining by magic link), `bench assistant-join`, `bench pipeline`, `bench retrieval`, `bench dispatch`", runBench},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "attendant", Version)
 			return nil

@@ -67,12 +67,23 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	}
 	defer unlock()
 
+	// The web server's address is chosen first: LiveKit is told to send its
+	// webhooks there.
+	ln, err := listenOrFree(c.Dev.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := "http://" + ln.Addr().String()
+	c.ControlPlane.PublicURL = base
+
 	fmt.Fprintf(e.stdout, "Starting the local stack (logs in %s)...\n", filepath.Join(c.Dev.DataDir, "logs"))
 	started := time.Now()
 	stack, err := devstack.Start(ctx, devstack.Options{
-		Dir:           c.Dev.DataDir,
-		LiveKitBinary: c.Dev.LiveKitBinary,
-		Postgres:      true, Redis: true, LiveKit: true,
+		LiveKitWebhooks: []string{base + "/livekit/webhook"},
+		Dir:             c.Dev.DataDir,
+		LiveKitBinary:   c.Dev.LiveKitBinary,
+		Postgres:        true, Redis: true, LiveKit: true,
 		Durable:   true,
 		APIKey:    c.LiveKit.APIKey,
 		APISecret: c.LiveKit.APISecret,
@@ -152,12 +163,27 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	srv.Mux.Handle("/", join)
-
-	ln, err := listenOrFree(c.Dev.HTTPAddr)
-	if err != nil {
-		return err
+	// The control plane, on the same server: admin pages, joining by magic link and
+	// LiveKit's webhooks.
+	var adminLine string
+	if kb != nil {
+		cp, err := newControlPlane(ctx, c, kb, []string{disp.addr}, srv, false, log)
+		if err != nil {
+			return err
+		}
+		defer cp.close()
+		for _, p := range []string{"/admin/", "/join/", "POST /livekit/webhook", "GET /static/admin.css", "GET /static/admin.js", "GET /static/htmx.min.js"} {
+			srv.Mux.Handle(p, cp.server)
+		}
+		email, password, err := firstAdmin(ctx, cp.db, c.ControlPlane.BcryptCost)
+		if err != nil {
+			return err
+		}
+		adminLine = fmt.Sprintf("  admin     %s/admin/ (sign in with the admin made for you; `attendant admin create` adds others)\n", base)
+		if email != "" {
+			adminLine = fmt.Sprintf("  admin     %s/admin/\n            first platform admin %s, password %s (shown once: keep it)\n", base, email, password)
+		}
 	}
-	base := "http://" + ln.Addr().String()
 	info, _ := json.Marshal(devInfo{PID: os.Getpid(), JoinURL: base + "/"})
 	_ = os.WriteFile(filepath.Join(runDir, "dev.json"), info, 0o644)
 
@@ -183,6 +209,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  livekit   %s (api key %s, secret %s)\n", stack.LiveKit.URL(), c.LiveKit.APIKey, c.LiveKit.APISecret)
 	fmt.Fprintf(e.stdout, "  dispatcher http://%s (one node; secret %s)\n", disp.addr, c.Dispatcher.Secret)
 	fmt.Fprintf(e.stdout, "  worker    %q, given room %q by the dispatcher, joins as %q\n", devWorkerID, c.Dev.Room, c.Worker.Identity)
+	fmt.Fprint(e.stdout, adminLine)
 	fmt.Fprintf(e.stdout, "  health    %s/healthz  %s/readyz  %s/metrics\n", base, base, base)
 	fmt.Fprintf(e.stdout, "\nJoin the demo room in your browser:\n  %s/\n\nPress Ctrl-C to stop.\n", base)
 

@@ -56,6 +56,9 @@ type ControlPlane struct {
 	SessionTTL time.Duration `yaml:"session_ttl"`
 	// LinkTTL is how long an invitation's link works.
 	LinkTTL time.Duration `yaml:"link_ttl"`
+	// Dispatchers lists the dispatcher nodes (host:port, comma-separated) the control
+	// plane asks for rooms' assistant jobs.
+	Dispatchers string `yaml:"dispatchers"`
 	// Contact is whom a participant turned away (room full) is told to contact.
 	Contact string `yaml:"contact"`
 	// SMTP sends invitations by email; an empty host sends none.
@@ -180,9 +183,14 @@ type Worker struct {
 }
 
 // DispatcherNodes splits worker.dispatchers.
-func (w Worker) DispatcherNodes() []string {
+func (w Worker) DispatcherNodes() []string { return splitList(w.Dispatchers) }
+
+// DispatcherNodes splits control_plane.dispatchers.
+func (cp ControlPlane) DispatcherNodes() []string { return splitList(cp.Dispatchers) }
+
+func splitList(list string) []string {
 	var out []string
-	for _, n := range strings.Split(w.Dispatchers, ",") {
+	for _, n := range strings.Split(list, ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			out = append(out, n)
 		}

@@ -24,6 +24,9 @@ type LiveKit struct {
 	// APIKey and APISecret are the one key pair the server accepts.
 	APIKey    string
 	APISecret string
+	// WebhookURLs receive the server's webhooks (rooms starting and finishing,
+	// participants joining and leaving), signed with APIKey; none sends no webhooks.
+	WebhookURLs []string
 
 	proc   *process
 	logDir string
@@ -49,6 +52,9 @@ func (l *LiveKit) configBody() (string, error) {
 		},
 		"keys":    map[string]string{l.APIKey: l.APISecret},
 		"logging": map[string]any{"level": "info"},
+	}
+	if len(l.WebhookURLs) > 0 {
+		cfg["webhook"] = map[string]any{"api_key": l.APIKey, "urls": l.WebhookURLs}
 	}
 	out, err := yaml.Marshal(cfg)
 	return string(out), err

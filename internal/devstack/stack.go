@@ -33,7 +33,9 @@ type Options struct {
 	PostgresSettings map[string]string
 	// APIKey and APISecret for LiveKit; a random secret is made when empty.
 	APIKey, APISecret string
-	Logger            *slog.Logger
+	// LiveKitWebhooks are URLs LiveKit sends its webhooks to (LiveKit.WebhookURLs).
+	LiveKitWebhooks []string
+	Logger          *slog.Logger
 }
 
 // Stack is a set of running services. Its zero services are nil.
@@ -118,7 +120,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			if err != nil {
 				return err
 			}
-			s.LiveKit = &LiveKit{Binary: o.LiveKitBinary, Port: ports[0], TCPPort: ports[1], UDPPort: udp, APIKey: key, APISecret: secret}
+			s.LiveKit = &LiveKit{Binary: o.LiveKitBinary, Port: ports[0], TCPPort: ports[1], UDPPort: udp, APIKey: key, APISecret: secret,
+				WebhookURLs: o.LiveKitWebhooks}
 			return s.LiveKit.start(ctx, logDir, runDir, o.Logger)
 		})
 		if err != nil {

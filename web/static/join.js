@@ -1,4 +1,16 @@
-// Attendant join page.
+// Attendant join pages: the development page (a name) and the invitation page
+// (/join/{token}: the invitation's password).
+//
+// Where the token comes from: <form id="join-form" data-source="...">.
+//   "name" (the development page) posts the name field to /token.
+//   "password" (the invitation page) posts the password field to the page's own
+//     URL, asking for JSON: {url, token, room, identity, name}, or {error, code}
+//     with the HTTP status of the problem.
+//   "grant" takes the token the server put in <div id="grant" data-livekit
+//     data-token data-room data-identity data-name> (the answer to a plain form
+//     post) and joins at once.
+//   An invitation's link works once: after its password is accepted the page
+//   keeps the token and joins again with it.
 //
 // State contract, for people and for headless tests:
 //   <body data-state="idle|joining|joined|error">, mirrored in document.title
@@ -13,8 +25,10 @@
 //   data-chat="true". The words are in the entry's .text element.
 // Chat: <form id="chat-form"> sends its input on the "lk.chat" text stream
 //   topic; it is enabled only while joined.
-// Query parameters: ?name=NAME fills the name field; adding &autojoin=1 joins
-// right away.
+// Assistant: <p id="assistant-state" data-state="absent|listening|speaking">.
+// Microphone: <button id="mic"> turns it off and on again.
+// Query parameters (name source only): ?name=NAME fills the name field; adding
+// &autojoin=1 joins right away.
 (() => {
   'use strict';
 
@@ -29,10 +43,22 @@
   // The transcript keeps this many entries; older ones are dropped.
   const MAX_ENTRIES = 200;
 
+  // Problems after which an invitation's link cannot work again (the server's
+  // codes): unknown or expired, used, withdrawn, locked, meeting ended.
+  const DEAD_LINK = new Set(['not_found', 'used', 'withdrawn', 'locked', 'ended']);
+
   const $ = (id) => document.getElementById(id);
   const form = $('join-form');
-  const nameInput = $('name');
+  if (!form) {
+    return; // a page without a meeting to join
+  }
+  const source = form.dataset.source || 'name';
+  // The name or the password; none when the page holds a token.
+  const field = form.querySelector('input');
+  const fieldLabel = field && form.querySelector(`label[for="${field.id}"]`);
   const joinButton = $('join');
+  const micButton = $('mic');
+  const assistantState = $('assistant-state');
   const statusLine = $('status');
   const meeting = $('meeting');
   const list = $('participants');
@@ -48,6 +74,11 @@
   let room = null;
   let leaving = false;
   let sending = false;
+  // The token the page holds: put in the page by the server, or received for
+  // the invitation's password. The development page asks for a new one each time.
+  let grant = readGrant();
+  // The invitation's link no longer works and the page holds no token.
+  let dead = false;
   // Transcript entries by sender and segment id, oldest first.
   const entries = new Map();
 
@@ -69,9 +100,11 @@
       delete document.body.dataset.error;
     }
     const busy = state === 'joining' || state === 'joined';
-    nameInput.disabled = busy;
-    joinButton.disabled = busy;
-    form.hidden = state === 'joined';
+    if (field) {
+      field.disabled = busy;
+    }
+    joinButton.disabled = busy || dead;
+    form.hidden = state === 'joined' || dead;
     meeting.hidden = state !== 'joined';
     chatInput.disabled = state !== 'joined';
     chatButton.disabled = state !== 'joined';
@@ -87,7 +120,36 @@
 
   function fail(message) {
     setState('error', message);
-    nameInput.focus();
+    if (field && !field.hidden && !dead) {
+      field.focus();
+    }
+  }
+
+  function readGrant() {
+    const el = $('grant');
+    if (!el || !el.dataset.token) {
+      return null;
+    }
+    const d = el.dataset;
+    return { url: d.livekit, token: d.token, room: d.room, identity: d.identity, name: d.name };
+  }
+
+  // keepGrant keeps an invitation's token to join again with, and turns the form
+  // into a plain "Join again" button.
+  function keepGrant(info) {
+    grant = info;
+    if (field) {
+      field.value = '';
+      field.hidden = true;
+      field.required = false;
+      if (fieldLabel) {
+        fieldLabel.hidden = true;
+      }
+    }
+    for (const el of form.querySelectorAll('.hint')) {
+      el.hidden = true;
+    }
+    joinButton.textContent = 'Join again';
   }
 
   function micMessage(err) {
@@ -113,12 +175,59 @@
     return p.name || p.identity;
   }
 
+  function setMic(on) {
+    document.body.dataset.mic = on ? 'on' : 'off';
+    if (micButton) {
+      micButton.textContent = on ? 'Mute microphone' : 'Turn on microphone';
+    }
+  }
+
+  // The SFU does not always name the assistant among the active speakers (its
+  // track may carry no audio levels), so the assistant also counts as speaking
+  // while one of its answers is captioned but not yet final: it sends the words of
+  // each sentence as it speaks them, and the final caption when it has finished.
+  const assistantSpeech = new Map(); // segment → timer that forgets it
+  function noteAssistantSpeech(segment, final) {
+    clearTimeout(assistantSpeech.get(segment));
+    if (final) {
+      assistantSpeech.delete(segment);
+    } else {
+      // A final caption lost on the way must not leave it speaking for good.
+      assistantSpeech.set(segment, setTimeout(() => { assistantSpeech.delete(segment); render(); }, 30000));
+    }
+    render();
+  }
+
+  // showAssistant says whether the assistant is in the room and speaking.
+  function showAssistant(speaking) {
+    if (!assistantState) {
+      return;
+    }
+    let assistant = null;
+    if (room) {
+      assistant = room.getParticipantByIdentity(ASSISTANT_IDENTITY) ||
+        [...room.remoteParticipants.values()].find((p) => p.isAgent) || null;
+    }
+    let state = 'absent';
+    if (assistant) {
+      state = speaking.has(assistant.identity) || assistantSpeech.size > 0 ? 'speaking' : 'listening';
+    }
+    assistantState.dataset.state = state;
+    assistantState.textContent = {
+      absent: 'The assistant has not joined yet.',
+      listening: 'The assistant is listening.',
+      speaking: 'The assistant is speaking…',
+    }[state];
+  }
+
   function render() {
     list.replaceChildren();
     if (!room) {
+      showAssistant(new Set());
       return;
     }
     const speaking = new Set(room.activeSpeakers.map((p) => p.identity));
+    showAssistant(speaking);
     const people = [room.localParticipant, ...room.remoteParticipants.values()];
     for (const p of people) {
       const item = document.createElement('li');
@@ -266,6 +375,9 @@
       return;
     }
     const trusted = from.identity === ASSISTANT_IDENTITY;
+    if (trusted && (attrs[ATTR_SPEAKER] || from.identity) === ASSISTANT_IDENTITY) {
+      noteAssistantSpeech(segment, final);
+    }
     showEntry({
       sender: from.identity,
       segment,
@@ -336,27 +448,77 @@
       el.remove();
     }
     room = null;
-    list.replaceChildren();
+    for (const timer of assistantSpeech.values()) {
+      clearTimeout(timer);
+    }
+    assistantSpeech.clear();
+    render();
     startAudioButton.hidden = true;
-    document.body.dataset.mic = 'off';
+    setMic(false);
   }
 
-  async function requestToken(name) {
-    let res;
+  async function postForm(url, fields) {
     try {
-      res = await fetch('/token', {
+      const res = await fetch(url, {
         method: 'POST',
         headers: { Accept: 'application/json' },
-        body: new URLSearchParams({ name }),
+        body: new URLSearchParams(fields),
       });
+      const body = await res.json().catch(() => ({}));
+      return { res, body };
     } catch (err) {
       throw new Error(`Could not reach the Attendant server (${err.message}).`);
     }
-    const body = await res.json().catch(() => ({}));
+  }
+
+  // tokenForName asks the development server for a token (POST /token).
+  async function tokenForName(name) {
+    const { res, body } = await postForm('/token', { name });
     if (!res.ok) {
       throw new Error(body.error ? capitalize(body.error) + '.' : `The server refused the request (HTTP ${res.status}).`);
     }
     return body;
+  }
+
+  // tokenForPassword sends the invitation's password to the page's own URL.
+  async function tokenForPassword(password) {
+    const { res, body } = await postForm(window.location.pathname, { password });
+    if (res.ok) {
+      return body;
+    }
+    field.value = '';
+    if (DEAD_LINK.has(body.code)) {
+      dead = true;
+    }
+    throw new Error(body.error || `The server refused the request (HTTP ${res.status}).`);
+  }
+
+  // obtainGrant returns the token to join with: the one the page holds, or a new
+  // one for what the person typed. It returns null after reporting a problem.
+  async function obtainGrant() {
+    if (grant) {
+      setState('joining', `Joining as ${grant.name || grant.identity}…`, '');
+      return grant;
+    }
+    const value = field ? field.value.trim() : '';
+    if (source === 'name') {
+      if (!value) {
+        fail('Please enter a name.');
+        return null;
+      }
+      setState('joining', `Joining as ${value}…`, '');
+      const info = await tokenForName(value);
+      return { ...info, name: info.name || value };
+    }
+    const password = value.replace(/[\s-]+/g, '');
+    if (!/^[0-9]{8}$/.test(password)) {
+      fail('The password is the 8 digits you received with your invitation.');
+      return null;
+    }
+    setState('joining', 'Checking the password…', '');
+    const info = await tokenForPassword(password);
+    keepGrant(info);
+    return info;
   }
 
   function capitalize(s) {
@@ -404,22 +566,17 @@
         }
         cleanup();
         if (leaving) {
-          setState('idle', 'You left the meeting. Press Join to come back.', '');
+          setState('idle', `You left the meeting. ${comeBack()}`, '');
           return;
         }
         const names = LivekitClient.DisconnectReason || {};
         const why = names[reason] !== undefined ? ` (${names[reason]})` : '';
-        fail(`You were disconnected from the meeting${why}. Press Join to try again.`);
+        fail(`You were disconnected from the meeting${why}. ${comeBack()}`);
       });
   }
 
-  async function join(rawName) {
-    if (room) {
-      return;
-    }
-    const name = rawName.trim();
-    if (!name) {
-      fail('Please enter a name.');
+  async function join() {
+    if (room || document.body.dataset.state === 'joining') {
       return;
     }
     if (typeof LivekitClient === 'undefined') {
@@ -427,15 +584,17 @@
       return;
     }
     leaving = false;
-    setState('joining', `Joining as ${name}…`, '');
-
     let info;
     try {
-      info = await requestToken(name);
+      info = await obtainGrant();
     } catch (err) {
       fail(err.message);
       return;
     }
+    if (!info) {
+      return;
+    }
+    const name = info.name || info.identity;
 
     const r = new LivekitClient.Room();
     room = r;
@@ -459,9 +618,9 @@
     let micProblem = '';
     try {
       await r.localParticipant.setMicrophoneEnabled(true);
-      document.body.dataset.mic = 'on';
+      setMic(true);
     } catch (err) {
-      document.body.dataset.mic = 'off';
+      setMic(false);
       micProblem = micMessage(err);
     }
     if (room !== r) {
@@ -489,16 +648,53 @@
       leaveButton.disabled = false;
       if (room === r) {
         cleanup();
-        setState('idle', 'You left the meeting. Press Join to come back.', '');
+        setState('idle', `You left the meeting. ${comeBack()}`, '');
+      }
+    }
+  }
+
+  function comeBack() {
+    return grant ? 'Press “Join again” to come back.' : 'Press Join to come back.';
+  }
+
+  async function toggleMic() {
+    const r = room;
+    if (!r) {
+      return;
+    }
+    const on = document.body.dataset.mic !== 'on';
+    micButton.disabled = true;
+    try {
+      await r.localParticipant.setMicrophoneEnabled(on);
+      setMic(on);
+      setStatus(on ? 'Your microphone is on.' : 'Your microphone is off: the others cannot hear you.', on ? 'ok' : '');
+    } catch (err) {
+      setMic(false);
+      setStatus(micMessage(err), 'warning');
+    } finally {
+      micButton.disabled = false;
+      render();
+    }
+  }
+
+  // localTimes shows <time data-local> in the reader's own time zone and language.
+  function localTimes() {
+    for (const el of document.querySelectorAll('time[data-local]')) {
+      const when = new Date(el.dateTime);
+      if (!Number.isNaN(when.getTime())) {
+        el.textContent = when.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'short' });
       }
     }
   }
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    join(nameInput.value);
+    join();
   });
   leaveButton.addEventListener('click', leave);
+  if (micButton) {
+    micButton.addEventListener('click', toggleMic);
+  }
   chatForm.addEventListener('submit', (event) => {
     event.preventDefault();
     sendChat();
@@ -522,13 +718,18 @@
     }
   });
 
+  localTimes();
   setState('idle');
-  const params = new URLSearchParams(window.location.search);
-  const presetName = params.get('name');
-  if (presetName) {
-    nameInput.value = presetName;
-  }
-  if (params.get('autojoin') === '1') {
-    join(nameInput.value);
+  if (source === 'grant' && grant) {
+    join();
+  } else if (source === 'name') {
+    const params = new URLSearchParams(window.location.search);
+    const presetName = params.get('name');
+    if (presetName) {
+      field.value = presetName;
+    }
+    if (params.get('autojoin') === '1') {
+      join();
+    }
   }
 })();

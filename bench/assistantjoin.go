@@ -1,15 +1,10 @@
-// Package bench holds Attendant's load and latency scenarios and their reports.
 package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"os"
-	"slices"
 	"time"
 
 	lksdk "github.com/livekit/server-sdk-go/v2"
@@ -19,8 +14,9 @@ import (
 	"github.com/attendant/attendant/worker"
 )
 
-// JoinOptions configures the join-latency scenario.
-type JoinOptions struct {
+// AssistantJoinOptions configures the assistant-join scenario: how long the
+// assistant takes to join a room.
+type AssistantJoinOptions struct {
 	// N is how many joins to measure.
 	N int
 	// Session is the worker's room connection; its Room is the room used.
@@ -32,8 +28,9 @@ type JoinOptions struct {
 	Logger  *slog.Logger
 }
 
-// JoinReport is what the join scenario measured. Times are in milliseconds.
-type JoinReport struct {
+// AssistantJoinReport is what the assistant-join scenario measured. Times are in
+// milliseconds.
+type AssistantJoinReport struct {
 	Scenario string    `json:"scenario"`
 	Started  time.Time `json:"started"`
 	N        int       `json:"n"`
@@ -44,44 +41,11 @@ type JoinReport struct {
 	Published Summary `json:"published_ms"`
 }
 
-// Summary describes a set of samples.
-type Summary struct {
-	Samples []float64 `json:"samples"`
-	Min     float64   `json:"min"`
-	P50     float64   `json:"p50"`
-	P95     float64   `json:"p95"`
-	P99     float64   `json:"p99"`
-	Max     float64   `json:"max"`
-	Mean    float64   `json:"mean"`
-}
-
-// Summarize computes the summary of samples; percentiles are nearest-rank.
-func Summarize(samples []float64) Summary {
-	s := Summary{Samples: samples}
-	if len(samples) == 0 {
-		return s
-	}
-	sorted := slices.Clone(samples)
-	slices.Sort(sorted)
-	var sum float64
-	for _, v := range sorted {
-		sum += v
-	}
-	rank := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(sorted)))) - 1
-		return sorted[max(i, 0)]
-	}
-	s.Min, s.Max = sorted[0], sorted[len(sorted)-1]
-	s.P50, s.P95, s.P99 = rank(0.50), rank(0.95), rank(0.99)
-	s.Mean = sum / float64(len(sorted))
-	return s
-}
-
-// Join measures the assistant's join time N times: an observer participant waits in
-// the room; each round starts a fresh worker and times it until the observer is
-// subscribed to the assistant's voice track, then stops the worker and waits until
-// it has left.
-func Join(ctx context.Context, o JoinOptions) (JoinReport, error) {
+// AssistantJoin measures the assistant's join time N times: an observer
+// participant waits in the room; each round starts a fresh worker and times it
+// until the observer is subscribed to the assistant's voice track, then stops the
+// worker and waits until it has left.
+func AssistantJoin(ctx context.Context, o AssistantJoinOptions) (AssistantJoinReport, error) {
 	if o.N <= 0 {
 		o.N = 20
 	}
@@ -91,7 +55,7 @@ func Join(ctx context.Context, o JoinOptions) (JoinReport, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	rep := JoinReport{Scenario: "join", Started: time.Now().UTC(), N: o.N}
+	rep := AssistantJoinReport{Scenario: "assistant-join", Started: time.Now().UTC(), N: o.N}
 	lksdk.SetLogger(worker.SDKLogger(o.Logger))
 	subscribed := make(chan struct{}, 1)
 	left := make(chan struct{}, 1)
@@ -168,8 +132,8 @@ func Join(ctx context.Context, o JoinOptions) (JoinReport, error) {
 }
 
 // WriteText prints the report as a short table.
-func (r JoinReport) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "join latency over %d joins (ms)       min     p50     p95     max    mean\n", r.N)
+func (r AssistantJoinReport) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "assistant join over %d joins (ms)     min     p50     p95     max    mean\n", r.N)
 	row := func(name string, s Summary) {
 		fmt.Fprintf(w, "  %-34s %7.1f %7.1f %7.1f %7.1f %7.1f\n", name, s.Min, s.P50, s.P95, s.Max, s.Mean)
 	}
@@ -178,28 +142,4 @@ func (r JoinReport) WriteText(w io.Writer) {
 }
 
 // WriteJSON writes the report to path.
-func (r JoinReport) WriteJSON(path string) error { return writeJSON(path, r) }
-
-func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
-}
-
-func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
-
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-func drain(ch chan struct{}) {
-	select {
-	case <-ch:
-	default:
-	}
-}
+func (r AssistantJoinReport) WriteJSON(path string) error { return writeJSON(path, r) }
