@@ -80,6 +80,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResults$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 	$(GO) test -run '^$$' -fuzz '^FuzzValidID$$' -fuzztime $(FUZZ_EXECS) ./dispatcher
 	$(GO) test -run '^$$' -fuzz '^FuzzLinkToken$$' -fuzztime $(FUZZ_EXECS) ./control-plane
+	$(GO) test -run '^$$' -fuzz '^FuzzWebhookEvent$$' -fuzztime $(FUZZ_EXECS_SLOW) ./control-plane
+	$(GO) test -run '^$$' -fuzz '^FuzzWebhookUnsigned$$' -fuzztime $(FUZZ_EXECS_SLOW) ./control-plane
+	$(GO) test -run '^$$' -fuzz '^FuzzNotifyEmailHeaders$$' -fuzztime $(FUZZ_EXECS_SLOW) ./control-plane
+	$(GO) test -run '^$$' -fuzz '^FuzzForms$$' -fuzztime $(FUZZ_EXECS_SLOW) ./control-plane
 
 clean:
 	rm -rf $(BIN)/attendant

@@ -333,6 +333,31 @@ func (iv *Invitations) Revoke(ctx context.Context, a Admin, id int64, ip string)
 	return inv, nil
 }
 
+// MarkSent records, for admin a, that invitation id was sent to the invitee, with
+// its audit line.
+func (iv *Invitations) MarkSent(ctx context.Context, a Admin, id int64, channels string, ip string) error {
+	tx, err := iv.db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("mark invitation %d sent: %w", id, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	var entity string
+	err = tx.QueryRow(ctx, `UPDATE invitations i SET sent_at = now() FROM rooms r
+		WHERE r.id = i.room_id AND i.id = $3 AND `+invitationReach+` RETURNING r.entity_id`, append(reachArgs(a), id)...).Scan(&entity)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("invitation %d: %w", id, ErrInvitationNotFound)
+	case err != nil:
+		return fmt.Errorf("mark invitation %d sent: %w", id, err)
+	}
+	audit := a.audit("invitation.send", entity, fmt.Sprintf("invitation %d", id), ip)
+	audit.Detail = channels
+	if err := writeAudit(ctx, tx, audit); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
 // joinRoom is what the join page needs to know about a link's room.
 type joinRoom struct {
 	ID, Entity, Title, Status string

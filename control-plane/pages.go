@@ -21,11 +21,15 @@ type InvitationService interface {
 	Create(ctx context.Context, by Admin, in InvitationForm, ip string) (Invitation, InvitationSecret, error)
 	List(ctx context.Context, by Admin, room string) ([]Invitation, error)
 	Revoke(ctx context.Context, by Admin, id int64, ip string) (Invitation, error)
+	MarkSent(ctx context.Context, by Admin, id int64, channels, ip string) error
 }
 
 // InvitationSender sends an invitation's link and password (separately).
 type InvitationSender interface {
 	SendInvitation(ctx context.Context, inv Invitation, secret InvitationSecret, roomTitle string, at time.Time) error
+	// Channels are those the invitation would go by (none: nothing is configured
+	// for its email or phone).
+	Channels(inv Invitation) []Channel
 }
 
 // InvitationForm is the invitation form as submitted.
@@ -524,16 +528,27 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, sess S
 		s.fail(w, r, &sess, err)
 		return
 	}
+	send := p.Invite.Send
 	p.Secret, p.Invite = &secret, InvitationForm{}
-	if inv.Email != "" || inv.Phone != "" {
-		if r.PostFormValue("send") == "1" && s.cfg.Notifier != nil {
+	var channels []string
+	if s.cfg.Notifier != nil {
+		for _, c := range s.cfg.Notifier.Channels(inv) {
+			channels = append(channels, string(c))
+		}
+	}
+	if send {
+		if len(channels) > 0 {
 			if err := s.cfg.Notifier.SendInvitation(ctx, inv, secret, p.Room.Title, p.Room.ScheduledAt); err != nil {
+				s.log.Warn("sending an invitation failed", "room", p.Room.ID, "invitation", inv.ID, "err", err)
 				p.Sent = "Sending failed (" + err.Error() + "); send the link and password yourself."
+			} else if err := s.cfg.Invitations.MarkSent(ctx, sess.Admin, inv.ID, strings.Join(channels, ", "), clientIP(r)); err != nil {
+				s.fail(w, r, &sess, err)
+				return
 			} else {
-				p.Sent = "Sent."
+				p.Sent = "Sent: the link and, in a second message, the password."
 			}
-		} else if r.PostFormValue("send") == "1" {
-			p.Sent = "No email or message gateway is configured; send the link and password yourself."
+		} else {
+			p.Sent = "No email or message gateway is configured for this invitee; send the link and password yourself."
 		}
 	}
 	if p.Invitations, err = s.cfg.Invitations.List(ctx, sess.Admin, p.Room.ID); err != nil {

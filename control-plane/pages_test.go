@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/attendant/attendant/internal/config"
 	"github.com/attendant/attendant/internal/testenv"
 	"github.com/attendant/attendant/retrieval"
 	"github.com/attendant/attendant/retrieval/chunk"
@@ -40,6 +41,7 @@ type pagesEnv struct {
 	db       *pgxpool.Pool
 	rdb      *redis.Client
 	rooms    *lksdk.RoomServiceClient
+	messages <-chan webhookMessage
 	platform string // emails; every admin's password is adminPassword
 	acmeOnly string
 }
@@ -84,10 +86,25 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 		t.Fatal(err)
 	}
 	invitations, join := newTestJoining(t, db, rdb, lk, rooms)
+	// A message gateway on loopback receives the invitations sent to phones.
+	messages := make(chan webhookMessage, 16)
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m webhookMessage
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || r.Header.Get("Authorization") != "Bearer gateway-token" {
+			http.Error(w, "bad message", http.StatusBadRequest)
+			return
+		}
+		messages <- m
+	}))
+	t.Cleanup(gateway.Close)
+	notifier, err := NewNotifier(config.ControlPlane{MessageWebhook: gateway.URL, MessageWebhookToken: "gateway-token"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := NewServer(Config{DB: db, Redis: rdb, Auth: AuthConfig{SessionTTL: time.Hour, MaxFailures: 3},
 		Knowledge: kstore, Contexts: asm, Rooms: rooms, Lifecycle: live, Cluster: node,
 		Documents:   KnowledgeDocuments{Store: kstore, Ingestor: ing, Embedder: emb},
-		Invitations: invitations, Join: join, Webhook: live, AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir), BcryptCost: 4, Logger: log})
+		Invitations: invitations, Notifier: notifier, Join: join, Webhook: live, AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir), BcryptCost: 4, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +119,7 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 	// environment has emails of its own and starts with no failures from loopback.
 	tag := strings.ToLower(rand.Text()[:8])
 	rdb.Del(ctx, "cp:login-fail:ip:127.0.0.1")
-	env := &pagesEnv{srv: hs, db: db, rdb: rdb, rooms: rooms, platform: "root-" + tag + "@example.org", acmeOnly: "ada-" + tag + "@acme.example"}
+	env := &pagesEnv{srv: hs, db: db, rdb: rdb, rooms: rooms, messages: messages, platform: "root-" + tag + "@example.org", acmeOnly: "ada-" + tag + "@acme.example"}
 	for _, n := range []NewAdmin{
 		{Email: env.platform, Password: adminPassword, Role: RolePlatform},
 		{Email: env.acmeOnly, Password: adminPassword, Role: RoleEntity, Entity: "acme"},
@@ -527,5 +544,68 @@ func TestOperationsPage(t *testing.T) {
 	code, page = ada.get("/admin/operations")
 	if code != http.StatusOK || strings.Contains(page, "Dispatcher cluster") || !strings.Contains(page, "Active sessions") {
 		t.Errorf("operations page for an entity admin: %d\n%s", code, page)
+	}
+}
+
+// An invitation made on the room page is shown once, sent by the message gateway
+// (link, then password) when asked, and revoked from the page.
+func TestInvitationsOnRoomPage(t *testing.T) {
+	env := newPagesEnv(t)
+	b := env.browser(t)
+	b.signIn(env.platform, adminPassword)
+	ctx := context.Background()
+	at := time.Now().UTC().Add(3 * time.Hour).Format(formTime)
+	_, hdr, _ := b.post("/admin/entities/acme/rooms", url.Values{"title": {"Ward round"}, "at": {at}, "duration": {"30"}}, true, false)
+	room := strings.TrimPrefix(hdr.Get("Location"), "/admin/rooms/")
+	b.get("/admin/rooms/" + room)
+
+	code, _, body := b.post("/admin/rooms/"+room+"/invitations", url.Values{"name": {"Eve"}, "email": {"not an address"}}, true, true)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "email") {
+		t.Errorf("a bad email answered %d:\n%s", code, body)
+	}
+	code, _, body = b.post("/admin/rooms/"+room+"/invitations", url.Values{"name": {"Dana"}, "phone": {"+4915112345678"}, "send": {"1"}}, true, true)
+	link := regexp.MustCompile(`<code class="link">([^<]+)</code>`).FindStringSubmatch(body)
+	password := regexp.MustCompile(`<code class="password">(\d{8})</code>`).FindStringSubmatch(body)
+	if code != http.StatusOK || link == nil || password == nil || !strings.Contains(body, "Sent:") {
+		t.Fatalf("creating and sending an invitation answered %d:\n%s", code, body)
+	}
+	var got []webhookMessage
+	for len(got) < 2 {
+		select {
+		case m := <-env.messages:
+			got = append(got, m)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the gateway got %d messages; want 2", len(got))
+		}
+	}
+	if got[0].Kind != "invitation_link" || !strings.Contains(got[0].Text, link[1]) || strings.Contains(got[0].Text, password[1]) ||
+		got[1].Kind != "invitation_password" || !strings.Contains(got[1].Text, password[1]) || strings.Contains(got[1].Text, link[1]) {
+		t.Errorf("gateway messages: %+v", got)
+	}
+	var id int64
+	var sent *time.Time
+	env.db.QueryRow(ctx, `SELECT id, sent_at FROM invitations WHERE room_id = $1`, room).Scan(&id, &sent)
+	if sent == nil {
+		t.Error("sent_at not set")
+	}
+	// The page lists it without its secret, and revoking it ends the link.
+	if _, page := b.get("/admin/rooms/" + room); strings.Contains(page, password[1]) || !strings.Contains(page, "Dana") {
+		t.Errorf("the room page shows the password again, or not the invitation")
+	}
+	code, _, body = b.post(fmt.Sprintf("/admin/invitations/%d/revoke", id), url.Values{}, true, true)
+	if code != http.StatusOK || !strings.Contains(body, "s-revoked") {
+		t.Errorf("revoke answered %d:\n%s", code, body)
+	}
+	u, err := url.Parse(html.UnescapeString(link[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := b.get(u.Path); code != http.StatusTooManyRequests {
+		t.Errorf("a revoked link answered %d; want 429", code)
+	}
+	var audits int
+	env.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action IN ('invitation.create', 'invitation.send', 'invitation.revoke')`).Scan(&audits)
+	if audits != 3 {
+		t.Errorf("%d invitation audit lines; want 3 (create, send, revoke)", audits)
 	}
 }
