@@ -608,19 +608,9 @@ func TestJoinInBrowser(t *testing.T) {
 	t.Cleanup(func() { _ = b.Close() })
 	wait := func(what, expr string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			raw, err := b.Eval(ectx, expr)
-			cancel()
-			if err == nil && string(raw) == "true" {
-				return
-			}
-			if time.Now().After(deadline) {
-				status, _ := b.Eval(ctx, `document.getElementById('status') && document.getElementById('status').textContent`)
-				t.Fatalf("timed out waiting for %s: last %s, %v; status %s", what, raw, err, status)
-			}
-			time.Sleep(100 * time.Millisecond)
+		if err := b.Until(ctx, expr, 30*time.Second); err != nil {
+			status, _ := b.Eval(ctx, `document.getElementById('status') && document.getElementById('status').textContent`)
+			t.Fatalf("waiting for %s: %v; status %s", what, err, status)
 		}
 	}
 	wait("the page to load", `document.body.dataset.state === 'idle' && typeof LivekitClient === 'object'`)

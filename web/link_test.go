@@ -186,18 +186,8 @@ func jsString(s string) string {
 // wait waits until expr is true.
 func (d *pageDriver) wait(what, expr string) {
 	d.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
-		raw, err := d.b.Eval(ctx, expr)
-		cancel()
-		if err == nil && string(raw) == "true" {
-			return
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("timed out waiting for %s: last %s, %v", what, raw, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := d.b.Until(d.ctx, expr, 20*time.Second); err != nil {
+		d.t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

@@ -136,18 +136,8 @@ func TestTranscriptAndChatInBrowser(t *testing.T) {
 	}
 	waitEval := func(what, expr string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			raw, err := b.Eval(ectx, expr)
-			cancel()
-			if err == nil && string(raw) == "true" {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: last %s, %v", what, raw, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if err := b.Until(ctx, expr, 20*time.Second); err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
 		}
 	}
 	entries := func() []transcriptEntry {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +15,6 @@ import (
 	"github.com/attendant/attendant/internal/browser"
 	"github.com/attendant/attendant/internal/testenv"
 	"github.com/attendant/attendant/pipeline/agent"
-	"github.com/attendant/attendant/pipeline/audio"
 	"github.com/attendant/attendant/pipeline/llm"
 	"github.com/attendant/attendant/pipeline/stt"
 	"github.com/attendant/attendant/pipeline/tts"
@@ -59,35 +55,6 @@ func evalInto(ctx context.Context, b *browser.Browser, expr string, v any) error
 		return err
 	}
 	return json.Unmarshal(raw, v)
-}
-
-// questionWAV writes a 48 kHz mono WAV of text spoken by espeak-ng between
-// silences: Chromium loops its fake microphone, so the question comes back once per
-// loop, each time a turn of its own. The silence before it lets the worker subscribe
-// to the microphone before the first question starts; the silence after it gives the
-// assistant time to answer before the next one. espeak-ng's Klatt voice at 150 words
-// a minute is the one pocketsphinx's model recognizes best (see pipeline/stt's tests).
-func questionWAV(t *testing.T, text string, before, after time.Duration) string {
-	t.Helper()
-	out, err := exec.Command("espeak-ng", "--stdout", "-v", "en-us+klatt", "-s", "150", text).Output()
-	if err != nil {
-		t.Fatalf("espeak-ng: %v", err)
-	}
-	c, err := audio.DecodeWAV(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const rate = 48000
-	q := audio.Resample(audio.Trim(c, 300), rate)
-	samples := make([]int16, 0, int((before+after).Seconds()*rate)+len(q.Samples))
-	samples = append(samples, make([]int16, int(before.Seconds()*rate))...)
-	samples = append(samples, q.Samples...)
-	q.Samples = append(samples, make([]int16, int(after.Seconds()*rate))...)
-	path := filepath.Join(t.TempDir(), "question.wav")
-	if err := os.WriteFile(path, audio.EncodeWAV(q), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // startOfflineWorker runs a worker with the offline providers `attendant dev` uses
@@ -134,7 +101,7 @@ func TestBrowserVoiceCaptionsAndChat(t *testing.T) {
 
 	srv := serveJoinPage(t, lk, room)
 
-	wav := questionWAV(t, "What time is the meeting tomorrow?", 2*time.Second, 14*time.Second)
+	wav := testenv.SpokenWAV(t, "What time is the meeting tomorrow?", 2*time.Second, 14*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	b, err := browser.Launch(ctx, srv.URL+"/?autojoin=1&name="+url.QueryEscape("Dana"), browser.Options{FakeAudioWAV: wav})

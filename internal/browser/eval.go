@@ -117,6 +117,24 @@ func (b *Browser) Eval(ctx context.Context, expr string) (json.RawMessage, error
 	}
 }
 
+// Until evaluates expr every 50 ms until it is true, for at most within; it
+// returns nil then, or an error naming the last value or evaluation error.
+func (b *Browser) Until(ctx context.Context, expr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		raw, err := b.Eval(ectx, expr)
+		cancel()
+		if err == nil && string(raw) == "true" {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("not true within %s: last %s, %v", within, raw, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // evalResult turns the answer to Runtime.evaluate into Eval's result.
 func evalResult(res evalResponse) (json.RawMessage, error) {
 	switch {

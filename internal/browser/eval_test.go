@@ -72,6 +72,14 @@ func TestEval(t *testing.T) {
 		t.Errorf("Eval returned %v after its context ended", took)
 	}
 
+	// Until waits for an expression to become true, and says what it last was.
+	if err := b.Until(t.Context(), "window.later === true || (setTimeout(() => { window.later = true }, 200), false)", 5*time.Second); err != nil {
+		t.Errorf("Until of an expression true after 200 ms: %v", err)
+	}
+	if err := b.Until(t.Context(), "1 + 1", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "last 2") {
+		t.Errorf("Until of an expression never true: %v; want an error naming its last value", err)
+	}
+
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/attendant/attendant/internal/testenv"
-	"github.com/attendant/attendant/pipeline/audio"
 )
 
 // e2eResult is what web/e2e/control-plane.mjs prints.
@@ -77,7 +76,7 @@ func TestControlPlaneEndToEnd(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "web", "e2e", "control-plane.mjs"))
 	cmd.Dir = filepath.Join(root, "web")
 	cmd.Env = append(os.Environ(), "BASE="+base, "EMAIL="+m[1], "PASSWORD="+m[2], "DOC="+doc, "SHOTS="+shots,
-		"QUESTION_WAV="+spokenWAV(t, "Where do visitors park?", 2*time.Second, 14*time.Second))
+		"QUESTION_WAV="+testenv.SpokenWAV(t, "Where do visitors park?", 2*time.Second, 14*time.Second))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -120,29 +119,4 @@ func TestControlPlaneEndToEnd(t *testing.T) {
 		t.Errorf("the assistant's voice did not play in the page: %+v", res.Audio)
 	}
 	t.Logf("answer: %q; the page heard the participant and played the assistant's voice", res.Answer)
-}
-
-// spokenWAV writes a 48 kHz mono WAV of text spoken by espeak-ng between silences,
-// for Chromium's fake microphone (which loops it). espeak-ng's Klatt voice at 150
-// words a minute is the one pocketsphinx recognizes best.
-func spokenWAV(t *testing.T, text string, before, after time.Duration) string {
-	t.Helper()
-	raw, err := exec.Command("espeak-ng", "--stdout", "-v", "en-us+klatt", "-s", "150", text).Output()
-	if err != nil {
-		t.Fatalf("espeak-ng: %v", err)
-	}
-	c, err := audio.DecodeWAV(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const rate = 48000
-	q := audio.Resample(audio.Trim(c, 300), rate)
-	samples := make([]int16, int(before.Seconds()*rate), int((before+after).Seconds()*rate)+len(q.Samples))
-	samples = append(samples, q.Samples...)
-	q.Samples = append(samples, make([]int16, int(after.Seconds()*rate))...)
-	path := filepath.Join(t.TempDir(), "question.wav")
-	if err := os.WriteFile(path, audio.EncodeWAV(q), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
