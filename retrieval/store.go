@@ -562,3 +562,26 @@ func (s *Store) BuildVectorIndex(ctx context.Context, entity string) error {
 	}
 	return nil
 }
+
+// Assistant is how an entity wants its assistant to be in its rooms, as its admins
+// set it in the control plane. Empty fields leave the worker's own configuration.
+type Assistant struct {
+	Name, Voice           string
+	STTProvider, STTModel string
+	LLMProvider, LLMModel string
+	TTSProvider, TTSModel string
+}
+
+// RoomAssistant returns the assistant settings of room's entity; a room that is not
+// in the database is ErrNotFound.
+func (s *Store) RoomAssistant(ctx context.Context, room string) (Assistant, error) {
+	var a Assistant
+	err := s.pool.QueryRow(ctx, `SELECT e.assistant_name, e.voice, e.stt_provider, e.stt_model, e.llm_provider,
+			e.llm_model, e.tts_provider, e.tts_model
+		FROM rooms r JOIN entities e ON e.id = r.entity_id WHERE r.id = $1`, room).
+		Scan(&a.Name, &a.Voice, &a.STTProvider, &a.STTModel, &a.LLMProvider, &a.LLMModel, &a.TTSProvider, &a.TTSModel)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, fmt.Errorf("%w: room %q", ErrNotFound, room)
+	}
+	return a, err
+}

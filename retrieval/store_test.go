@@ -424,3 +424,31 @@ func TestDocumentOfDepartmentAddedElsewhere(t *testing.T) {
 		t.Errorf("document of a missing department = %v; want ErrNotFound", err)
 	}
 }
+
+// A room's assistant settings are its entity's; a room not in the database is
+// ErrNotFound.
+func TestRoomAssistant(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if err := s.PutEntity(ctx, Entity{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRoom(ctx, Room{ID: "acme-room", Entity: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.RoomAssistant(ctx, "acme-room")
+	if err != nil || a.Name != "Assistant" || a.Voice != "" || a.LLMModel != "" {
+		t.Errorf("defaults: %+v, %v", a, err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE entities SET assistant_name = 'Nurse Joy', voice = 'en-gb', llm_provider = 'openai',
+		llm_model = 'small' WHERE id = 'acme'`); err != nil {
+		t.Fatal(err)
+	}
+	want := Assistant{Name: "Nurse Joy", Voice: "en-gb", LLMProvider: "openai", LLMModel: "small"}
+	if a, err := s.RoomAssistant(ctx, "acme-room"); err != nil || a != want {
+		t.Errorf("RoomAssistant = %+v, %v; want %+v", a, err, want)
+	}
+	if _, err := s.RoomAssistant(ctx, "no-such-room"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown room: %v; want ErrNotFound", err)
+	}
+}

@@ -32,6 +32,7 @@ type e2eResult struct {
 		Time        float64 `json:"time"`
 	} `json:"audio"`
 	States []string `json:"states"`
+	People []string `json:"people"`
 }
 
 var firstAdminRE = regexp.MustCompile(`first platform admin (\S+), password (\S+)`)
@@ -104,6 +105,9 @@ func TestControlPlaneEndToEnd(t *testing.T) {
 	})
 	if !heard {
 		t.Errorf("no caption of the participant's own question: %+v", res.Transcript)
+	}
+	if !slices.ContainsFunc(res.People, func(p string) bool { return strings.Contains(p, "Harbour Helper") }) {
+		t.Errorf("the assistant does not appear under the name its entity gave it: %q", res.People)
 	}
 	if !slices.Contains(res.States, "speaking") {
 		t.Errorf("the page never showed the assistant speaking: %v", res.States)

@@ -79,21 +79,23 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 // source and the metrics. It runs one worker.Worker per room: the configured room,
 // or each room the dispatcher assigns (it is a worker.RoomRunner).
 type assistant struct {
-	c       config.Config
-	synth   worker.Synthesizer
-	model   worker.Model
-	rec     worker.Recognizer
-	source  agent.ContextSource
-	metrics *worker.Metrics
-	log     *slog.Logger
+	c      config.Config
+	source agent.ContextSource
+	// kb, when retrieval is on, holds each room's entity's assistant settings;
+	// providers serves those that differ from the worker's configuration.
+	kb        *knowledge
+	providers *roomProviders
+	metrics   *worker.Metrics
+	log       *slog.Logger
 
 	mu      sync.Mutex
 	running map[*worker.Worker]struct{}
 }
 
-// newRoom builds the assistant for one room.
-func (a *assistant) newRoom(room string) (*worker.Worker, error) {
+// newRoom builds the assistant for one room, as its entity wants it.
+func (a *assistant) newRoom(ctx context.Context, room string) (*worker.Worker, error) {
 	c := a.c
+	setup := a.providers.forRoom(room, settingsOf(ctx, a.kb, room, a.log))
 	return worker.New(worker.Config{
 		Session: worker.SessionConfig{
 			URL:        c.LiveKit.URL,
@@ -101,7 +103,7 @@ func (a *assistant) newRoom(room string) (*worker.Worker, error) {
 			APISecret:  c.LiveKit.APISecret,
 			Room:       room,
 			Identity:   c.Worker.Identity,
-			Name:       c.Worker.Name,
+			Name:       setup.name,
 			Greeting:   c.Worker.Greeting,
 			GreetDelay: c.Worker.GreetDelay,
 			Knowledge:  agent.Knowledge{Instructions: c.Worker.Instructions},
@@ -111,10 +113,10 @@ func (a *assistant) newRoom(room string) (*worker.Worker, error) {
 			// The config's bounds keep it valid for the listener.
 			BackchannelMax: c.Listen.BackchannelMax,
 		},
-		Model:        a.model,
-		Recognizer:   a.rec,
+		Model:        setup.model,
+		Recognizer:   setup.rec,
 		ReconnectMax: c.Worker.ReconnectMax,
-	}, a.synth, a.metrics, a.log)
+	}, setup.synth, a.metrics, a.log)
 }
 
 func (a *assistant) track(w *worker.Worker, on bool) {
@@ -129,7 +131,7 @@ func (a *assistant) track(w *worker.Worker, on bool) {
 
 // RunRoom runs the assistant in room until ctx ends.
 func (a *assistant) RunRoom(ctx context.Context, room string) error {
-	w, err := a.newRoom(room)
+	w, err := a.newRoom(ctx, room)
 	if err != nil {
 		return err
 	}
@@ -182,8 +184,9 @@ func newAssistant(ctx context.Context, c config.Config, kb *knowledge, srv *ops.
 	if err != nil {
 		return nil, nil, err
 	}
-	a = &assistant{c: c, synth: synth, model: model, rec: rec, metrics: worker.NewMetrics(srv.Registry), log: log,
+	a = &assistant{c: c, metrics: worker.NewMetrics(srv.Registry), log: log,
 		running: map[*worker.Worker]struct{}{}}
+	a.providers = newRoomProviders(c, roomSetup{name: c.Worker.Name, synth: synth, model: model, rec: rec}, log)
 	var closers []func()
 	release = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -194,7 +197,7 @@ func newAssistant(ctx context.Context, c config.Config, kb *knowledge, srv *ops.
 		if c, ok := rec.(io.Closer); ok {
 			_ = c.Close()
 		}
-	})
+	}, a.providers.close)
 	if !c.Retrieval.Enabled {
 		return a, release, nil
 	}
@@ -205,7 +208,7 @@ func newAssistant(ctx context.Context, c config.Config, kb *knowledge, srv *ops.
 		}
 		closers = append(closers, kb.close)
 	}
-	a.source = kb.assembler
+	a.source, a.kb = kb.assembler, kb
 	inv, err := kb.assembler.Subscribe(ctx)
 	if err != nil {
 		release()
@@ -237,7 +240,7 @@ func newWorker(ctx context.Context, c config.Config, kb *knowledge, srv *ops.Ser
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := a.newRoom(c.Worker.Room)
+	w, err := a.newRoom(ctx, c.Worker.Room)
 	if err != nil {
 		release()
 		return nil, nil, err

@@ -59,6 +59,11 @@ async function admin(browser, entity) {
   await page.fill('#new-instructions', 'You are the assistant of the Harbour Clinic. Answer from its documents.');
   await Promise.all([page.waitForURL(`${BASE}/admin/entities/${entity}`), page.click('text=Create entity')]);
 
+  step('name the assistant');
+  await page.fill('#ent-assistant_name', 'Harbour Helper');
+  await page.click('text=Save settings');
+  await page.waitForSelector('form .saved');
+
   step('create a department');
   await page.fill('#dept-id', 'reception');
   await page.fill('#dept-name', 'Reception');
@@ -134,9 +139,10 @@ async function participant(browser, link, password) {
     participant: a.dataset.participant, playing: !a.paused, time: a.currentTime,
   })));
   const states = await page.evaluate(() => window.__assistantStates);
+  const people = await page.evaluate(() => Array.from(document.querySelectorAll('#participants > li'), (li) => li.textContent.trim()));
   await shot(page, 'meeting.png');
   await page.close();
-  return { answer, transcript, audio, states };
+  return { answer, transcript, audio, states, people };
 }
 
 const out = {};
