@@ -45,6 +45,7 @@ func commands() []command {
 
 // env is what every subcommand gets from Main.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        []string
 	// force is closed by a second interrupt: stop now, without waiting.
@@ -53,7 +54,7 @@ type env struct {
 
 // Main runs the subcommand named by args[0] and returns the process exit code.
 func Main(args []string) int {
-	e := &env{stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ()}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ()}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.stdout)
 		return 0

@@ -1,14 +1,15 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -151,7 +152,7 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 // runAdmin manages admins: `admin create`.
 func runAdmin(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "create" {
-		return fmt.Errorf("%w: attendant admin create --email ADDRESS [--role platform|entity --entity ID --name NAME]", errUsage)
+		return fmt.Errorf("%w: attendant admin create --email ADDRESS [--role platform|entity --entity ID --name NAME --password-stdin]", errUsage)
 	}
 	fs := newFlagSet("admin create", e)
 	o := config.RegisterFlags(fs)
@@ -159,6 +160,7 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "the admin's name")
 	role := fs.String("role", "platform", "platform (every entity) or entity (one entity)")
 	entity := fs.String("entity", "", "the entity of an entity admin")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input (its first line) instead of making one")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -174,13 +176,19 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("database.url: %w", err)
 	}
 	defer db.Close()
-	// The password comes from the environment, or is made here and shown once.
-	password, made := os.Getenv("ATTENDANT_ADMIN_PASSWORD"), false
-	if password == "" {
-		if password, err = newPassword(); err != nil {
-			return err
+	// The password comes from standard input, or is made here and shown once.
+	var password string
+	if *fromStdin {
+		if e.stdin == nil {
+			return fmt.Errorf("%w: --password-stdin: no standard input", errUsage)
 		}
-		made = true
+		line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading the password: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	} else if password, err = newPassword(); err != nil {
+		return err
 	}
 	a, err := controlplane.CreateAdmin(ctx, db, controlplane.NewAdmin{Email: *email, Name: *name, Password: password,
 		Role: controlplane.Role(*role), Entity: *entity}, c.ControlPlane.BcryptCost, controlplane.Admin{})
@@ -188,7 +196,7 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Created %s admin %s (id %d).\n", a.Role, a.Email, a.ID)
-	if made {
+	if !*fromStdin {
 		fmt.Fprintf(e.stdout, "Password (shown once): %s\n", password)
 	}
 	return nil

@@ -208,7 +208,8 @@ func TestDevLifecycle(t *testing.T) {
 	}
 	// /readyz answers 200 once the assistant is in the demo room, which it got from
 	// the dispatcher.
-	for _, want := range []string{"postgres  postgres://", "redis     redis://", "livekit   ws://127.0.0.1:", "dispatcher http://127.0.0.1:", `given room "`} {
+	for _, want := range []string{"postgres  postgres://", "redis     redis://", "livekit   ws://127.0.0.1:", "dispatcher http://127.0.0.1:", `given room "`,
+		"admin     http://127.0.0.1:", "first platform admin admin@localhost, password "} {
 		if !strings.Contains(first.output(), want) {
 			t.Errorf("output lacks %q:\n%s", want, first.output())
 		}
@@ -229,6 +230,11 @@ func TestDevLifecycle(t *testing.T) {
 	again := startDev(t, dataDir, true)
 	if code, _ := get(t, again.joinURL+"readyz"); code != http.StatusOK {
 		t.Fatalf("readyz after restart = %d; want 200", code)
+	}
+	// The first admin's password was shown once: a later start on the same data
+	// folder does not make or show another.
+	if out := again.output(); strings.Contains(out, "first platform admin") || !strings.Contains(out, "admin     http://127.0.0.1:") {
+		t.Errorf("restart output about the admin:\n%s", out)
 	}
 	pids = servicePIDs(t, dataDir)
 	_ = again.cmd.Process.Signal(syscall.SIGINT)
