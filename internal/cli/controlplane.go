@@ -39,8 +39,9 @@ func liveKitHTTP(ws string) string {
 // controlPlane is a built control plane and what it holds open: its database pool
 // and the goroutine ingesting uploaded documents.
 type controlPlane struct {
-	server *controlplane.Server
-	db     *pgxpool.Pool
+	server      *controlplane.Server
+	invitations *controlplane.Invitations
+	db          *pgxpool.Pool
 	stop   context.CancelFunc
 	done   chan struct{}
 }
@@ -106,7 +107,7 @@ func newControlPlane(ctx context.Context, c config.Config, kb *knowledge, nodes 
 		srv.AddCheck("dispatcher", func(ctx context.Context) error { _, err := client.Status(ctx); return err })
 	}
 	ingestCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	cp := &controlPlane{server: server, db: db, stop: stop, done: make(chan struct{})}
+	cp := &controlPlane{server: server, invitations: invitations, db: db, stop: stop, done: make(chan struct{})}
 	go func() { defer close(cp.done); kb.ingestor.Run(ingestCtx) }()
 	return cp, nil
 }
@@ -224,4 +225,21 @@ func firstAdmin(ctx context.Context, db *pgxpool.Pool, cost int) (email, passwor
 	a, err := controlplane.CreateAdmin(ctx, db, controlplane.NewAdmin{Email: "admin@localhost", Name: "Admin", Password: password,
 		Role: controlplane.RolePlatform}, cost, controlplane.Admin{})
 	return a.Email, password, err
+}
+
+// demoInvitation invites a demo guest to room on behalf of the first platform admin,
+// so that `attendant dev` can print a link that joins the way participants do.
+func demoInvitation(ctx context.Context, cp *controlPlane, room string) (controlplane.InvitationSecret, error) {
+	var a controlplane.Admin
+	err := cp.db.QueryRow(ctx, `SELECT id, email FROM admins WHERE role = 'platform' ORDER BY id LIMIT 1`).Scan(&a.ID, &a.Email)
+	if err != nil {
+		return controlplane.InvitationSecret{}, fmt.Errorf("no platform admin to invite the demo guest: %w", err)
+	}
+	a.Role = controlplane.RolePlatform
+	if _, err := cp.db.Exec(ctx, `UPDATE rooms SET title = 'Demo meeting' WHERE id = $1 AND title = ''`, room); err != nil {
+		return controlplane.InvitationSecret{}, err
+	}
+	_, secret, err := cp.invitations.Create(ctx, a, controlplane.InvitationForm{Room: room, Name: "Demo guest",
+		Email: "guest@localhost"}, "127.0.0.1")
+	return secret, err
 }

@@ -165,7 +165,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	srv.Mux.Handle("/", join)
 	// The control plane, on the same server: admin pages, joining by magic link and
 	// LiveKit's webhooks.
-	var adminLine string
+	var adminLine, inviteLine string
 	if kb != nil {
 		cp, err := newControlPlane(ctx, c, kb, []string{disp.addr}, srv, false, log)
 		if err != nil {
@@ -182,6 +182,11 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		adminLine = fmt.Sprintf("  admin     %s/admin/ (sign in with the admin made for you; `attendant admin create` adds others)\n", base)
 		if email != "" {
 			adminLine = fmt.Sprintf("  admin     %s/admin/\n            first platform admin %s, password %s (shown once: keep it)\n", base, email, password)
+		}
+		if inv, err := demoInvitation(ctx, cp, c.Dev.Room); err != nil {
+			log.Warn("no invitation to the demo room", "err", err)
+		} else {
+			inviteLine = fmt.Sprintf("\nOr as an invited participant (the link works once; the password is %s):\n  %s\n", inv.Password, inv.Link)
 		}
 	}
 	info, _ := json.Marshal(devInfo{PID: os.Getpid(), JoinURL: base + "/"})
@@ -211,7 +216,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  worker    %q, given room %q by the dispatcher, joins as %q\n", devWorkerID, c.Dev.Room, c.Worker.Identity)
 	fmt.Fprint(e.stdout, adminLine)
 	fmt.Fprintf(e.stdout, "  health    %s/healthz  %s/readyz  %s/metrics\n", base, base, base)
-	fmt.Fprintf(e.stdout, "\nJoin the demo room in your browser:\n  %s/\n\nPress Ctrl-C to stop.\n", base)
+	fmt.Fprintf(e.stdout, "\nJoin the demo room in your browser:\n  %s/\n%s\nPress Ctrl-C to stop.\n", base, inviteLine)
 
 	var runErr error
 	select {

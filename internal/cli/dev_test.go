@@ -209,7 +209,7 @@ func TestDevLifecycle(t *testing.T) {
 	// /readyz answers 200 once the assistant is in the demo room, which it got from
 	// the dispatcher.
 	for _, want := range []string{"postgres  postgres://", "redis     redis://", "livekit   ws://127.0.0.1:", "dispatcher http://127.0.0.1:", `given room "`,
-		"admin     http://127.0.0.1:", "first platform admin admin@localhost, password "} {
+		"admin     http://127.0.0.1:", "first platform admin admin@localhost, password ", "Or as an invited participant (the link works once; the password is "} {
 		if !strings.Contains(first.output(), want) {
 			t.Errorf("output lacks %q:\n%s", want, first.output())
 		}
