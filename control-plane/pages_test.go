@@ -101,10 +101,10 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{DB: db, Redis: rdb, Auth: AuthConfig{SessionTTL: time.Hour, MaxFailures: 3},
+	srv, err := NewServer(Config{DB: db, Redis: rdb, Auth: AuthConfig{SessionTTL: time.Hour, MaxFailures: 3, BcryptCost: 4},
 		Knowledge: kstore, Contexts: asm, Rooms: rooms, Lifecycle: live, Cluster: node,
 		Documents:   KnowledgeDocuments{Store: kstore, Ingestor: ing, Embedder: emb},
-		Invitations: invitations, Notifier: notifier, Join: join, Webhook: live, AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir), BcryptCost: 4, Logger: log})
+		Invitations: invitations, Notifier: notifier, Join: join, Webhook: live, AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,10 +74,10 @@ type Config struct {
 	Join, Webhook http.Handler
 	// AssistantIdentity is the assistant's participant identity in rooms.
 	AssistantIdentity string
-	// AssetsDir is the web folder (holding node_modules with htmx and livekit-client).
-	AssetsDir  string
-	BcryptCost int
-	Logger     *slog.Logger
+	// AssetsDir holds livekit-client's browser bundle (web.DefaultAssetsDir); htmx
+	// is found next to it (web.HTMXPath).
+	AssetsDir string
+	Logger    *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }

@@ -42,8 +42,8 @@ type controlPlane struct {
 	server      *controlplane.Server
 	invitations *controlplane.Invitations
 	db          *pgxpool.Pool
-	stop   context.CancelFunc
-	done   chan struct{}
+	stop        context.CancelFunc
+	done        chan struct{}
 }
 
 // close stops the ingestion (a document half-read is left as it was) and closes
@@ -91,11 +91,11 @@ func newControlPlane(ctx context.Context, c config.Config, kb *knowledge, nodes 
 	secure := strings.HasPrefix(c.ControlPlane.PublicURL, "https://")
 	server, err := controlplane.NewServer(controlplane.Config{
 		DB: db, Redis: kb.rdb,
-		Auth:      controlplane.AuthConfig{SessionTTL: c.ControlPlane.SessionTTL, Secure: secure},
+		Auth:      controlplane.AuthConfig{SessionTTL: c.ControlPlane.SessionTTL, Secure: secure, BcryptCost: c.ControlPlane.BcryptCost},
 		Knowledge: kb.store, Contexts: kb.assembler, Rooms: rooms, Lifecycle: live, Cluster: client,
 		Documents:   controlplane.KnowledgeDocuments{Store: kb.store, Ingestor: kb.ingestor, Embedder: kb.embed},
 		Invitations: invitations, Notifier: notifier, Join: join, Webhook: live,
-		AssistantIdentity: c.Worker.Identity, AssetsDir: c.Dev.WebAssets, BcryptCost: c.ControlPlane.BcryptCost, Logger: log,
+		AssistantIdentity: c.Worker.Identity, AssetsDir: c.Dev.WebAssets, Logger: log,
 	})
 	if err != nil {
 		db.Close()
