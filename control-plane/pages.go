@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/livekit/protocol/livekit"
 
 	"github.com/attendant/attendant/dispatcher"
@@ -417,7 +418,16 @@ func (s *Server) schedule(ctx context.Context, a Admin, room Room, ip string) er
 		return err
 	}
 	if _, err := s.cfg.Rooms.CreateRoom(ctx, req); err != nil {
-		if _, derr := s.cfg.DB.Exec(context.WithoutCancel(ctx), `DELETE FROM rooms WHERE id = $1`, room.ID); derr != nil {
+		// The room goes, and the audit log says why.
+		derr := s.store.inTx(context.WithoutCancel(ctx), func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `DELETE FROM rooms WHERE id = $1`, room.ID); err != nil {
+				return err
+			}
+			un := a.audit("room.unschedule", room.Entity, room.ID, ip)
+			un.Detail = "LiveKit refused to create the room"
+			return writeAudit(ctx, tx, un)
+		})
+		if derr != nil {
 			s.log.Error("removing a room LiveKit refused failed", "room", room.ID, "err", derr)
 		}
 		return &liveKitError{err}

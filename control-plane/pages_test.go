@@ -48,7 +48,10 @@ type pagesEnv struct {
 
 const adminPassword = "correct horse battery"
 
-func newPagesEnv(t *testing.T) *pagesEnv {
+func newPagesEnv(t *testing.T) *pagesEnv { return newPagesEnvWith(t, nil) }
+
+// newPagesEnvWith is newPagesEnv with change applied to the server's configuration.
+func newPagesEnvWith(t *testing.T, change func(*Config)) *pagesEnv {
 	t.Helper()
 	ctx := context.Background()
 	db := testDB(t)
@@ -101,10 +104,14 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{DB: db, Redis: rdb, Auth: AuthConfig{SessionTTL: time.Hour, MaxFailures: 3, BcryptCost: 4},
+	cfg := Config{DB: db, Redis: rdb, Auth: AuthConfig{SessionTTL: time.Hour, MaxFailures: 3, BcryptCost: 4},
 		Knowledge: kstore, Contexts: asm, Rooms: rooms, Lifecycle: live, Cluster: node,
 		Documents:   KnowledgeDocuments{Store: kstore, Ingestor: ing, Embedder: emb},
-		Invitations: invitations, Notifier: notifier, Join: join, Webhook: live, AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir), Logger: log})
+		Invitations: invitations, Notifier: notifier, Join: join, Webhook: live, AssetsDir: filepath.Join(testenv.ModuleRoot(), web.DefaultAssetsDir), Logger: log}
+	if change != nil {
+		change(&cfg)
+	}
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,5 +614,35 @@ func TestInvitationsOnRoomPage(t *testing.T) {
 	env.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action IN ('invitation.create', 'invitation.send', 'invitation.revoke')`).Scan(&audits)
 	if audits != 3 {
 		t.Errorf("%d invitation audit lines; want 3 (create, send, revoke)", audits)
+	}
+}
+
+// A room LiveKit refuses to create is not kept, and the form says why.
+func TestScheduleRoomLiveKitDown(t *testing.T) {
+	lk := testenv.Shared(t).LiveKit
+	env := newPagesEnvWith(t, func(c *Config) {
+		c.Rooms = lksdk.NewRoomServiceClient("http://"+testenv.FreeAddr(t), lk.APIKey, lk.APISecret)
+	})
+	b := env.browser(t)
+	b.signIn(env.platform, adminPassword)
+	at := time.Now().UTC().Add(time.Hour).Format(formTime)
+	code, _, body := b.post("/admin/entities/acme/rooms", url.Values{"title": {"Doomed"}, "at": {at}, "duration": {"30"}}, true, true)
+	if code != http.StatusBadGateway || !strings.Contains(body, "nothing was scheduled") {
+		t.Errorf("scheduling with LiveKit down answered %d:\n%s", code, body)
+	}
+	var n int
+	env.db.QueryRow(context.Background(), `SELECT count(*) FROM rooms`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d rooms kept after LiveKit refused", n)
+	}
+	var actions []string
+	rows, _ := env.db.Query(context.Background(), `SELECT action FROM audit_log WHERE action LIKE 'room.%' ORDER BY id`)
+	for rows.Next() {
+		var a string
+		rows.Scan(&a)
+		actions = append(actions, a)
+	}
+	if strings.Join(actions, ",") != "room.schedule,room.unschedule" {
+		t.Errorf("audit log of the refused room: %v", actions)
 	}
 }
