@@ -613,7 +613,7 @@ func TestJoinInBrowser(t *testing.T) {
 			t.Fatalf("waiting for %s: %v; status %s", what, err, status)
 		}
 	}
-	wait("the page to load", `document.body.dataset.state === 'idle' && typeof LivekitClient === 'object'`)
+	wait("the page to load", `document.body.dataset.ready === 'true' && document.body.dataset.state === 'idle' && typeof LivekitClient === 'object'`)
 	if _, err := b.Eval(ctx, `document.getElementById('password').value = `+fmt.Sprintf("%q", secret.Password)+
 		`; document.getElementById('join-form').requestSubmit()`); err != nil {
 		t.Fatal(err)

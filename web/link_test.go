@@ -220,7 +220,7 @@ LivekitClient.Room.prototype.connect = async function (url, token) { (window.fak
 	t.Cleanup(func() { _ = b.Close() })
 	d := &pageDriver{t: t, ctx: ctx, b: b}
 
-	d.wait("the page to load", `document.body.dataset.state === 'idle' && typeof window.fake === 'object'`)
+	d.wait("the page to load", `document.body.dataset.ready === 'true' && document.body.dataset.state === 'idle' && typeof window.fake === 'object'`)
 	var local string
 	d.eval(`document.getElementById('scheduled').textContent`, &local)
 	if strings.Contains(local, "UTC") || local == "" {
@@ -306,7 +306,7 @@ LivekitClient.Room.prototype.connect = async function (url, token) { (window.fak
 	ls.answers = []linkAnswer{{http.StatusForbidden, map[string]any{"error": "This link has already been used.", "code": "used"}}}
 	ls.mu.Unlock()
 	d.navigate("/join/abc")
-	d.wait("the page to load again", `document.body.dataset.state === 'idle' && document.getElementById('password') !== null`)
+	d.wait("the page to load again", `document.body.dataset.ready === 'true' && document.body.dataset.state === 'idle' && document.getElementById('password') !== null`)
 	d.eval(`document.getElementById('password').value = '87654321'; document.getElementById('join-form').requestSubmit()`, nil)
 	d.wait("the used link", `document.body.dataset.state === 'error' && document.getElementById('join-form').hidden && document.getElementById('status').textContent === 'This link has already been used.'`)
 }

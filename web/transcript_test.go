@@ -147,7 +147,7 @@ func TestTranscriptAndChatInBrowser(t *testing.T) {
 		return out
 	}
 
-	waitEval("the page to load", `document.body.dataset.state === 'idle' && typeof window.fake === 'object'`)
+	waitEval("the page to load", `document.body.dataset.ready === 'true' && document.body.dataset.state === 'idle' && typeof window.fake === 'object'`)
 	var chatOff bool
 	eval(`document.getElementById('chat-input').disabled && document.getElementById('chat-send').disabled`, &chatOff)
 	if !chatOff {

@@ -21,6 +21,7 @@ type e2eResult struct {
 	Link       string `json:"link"`
 	Password   string `json:"password"`
 	Retrieved  string `json:"retrieved"`
+	BlurError  string `json:"blurError"`
 	Answer     string `json:"answer"`
 	Transcript []struct {
 		Speaker, Role, Text string
@@ -90,6 +91,9 @@ func TestControlPlaneEndToEnd(t *testing.T) {
 	}
 	if !strings.HasPrefix(res.Link, base+"/join/") || !regexp.MustCompile(`^\d{8}$`).MatchString(res.Password) {
 		t.Errorf("invitation link %q, password %q", res.Link, res.Password)
+	}
+	if res.BlurError != "is not an email address" {
+		t.Errorf("the email field's check on leaving it showed %q", res.BlurError)
 	}
 	if !strings.Contains(res.Retrieved, "garage") {
 		t.Errorf("the admin's search showed %q; want the document's passage", res.Retrieved)

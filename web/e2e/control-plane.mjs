@@ -94,7 +94,14 @@ async function admin(browser, entity) {
 
   step('invite a participant');
   await page.fill('#inv-name', 'Dana');
+  // A field is checked when it loses focus, before the form is sent.
+  await page.fill('#inv-email', 'dana at example');
+  await page.press('#inv-email', 'Tab');
+  await page.waitForSelector('#e-inv-email:has-text("is not an email address")');
+  const blurError = (await page.textContent('#e-inv-email')).trim();
   await page.fill('#inv-email', 'dana@example.org');
+  await page.press('#inv-email', 'Tab');
+  await page.waitForFunction(() => document.getElementById('e-inv-email').textContent.trim() === '');
   await page.click('text=Create invitation');
   await page.waitForSelector('.secret code.password');
   const link = (await page.textContent('.secret code.link')).trim();
@@ -104,7 +111,7 @@ async function admin(browser, entity) {
   await page.goto(`${BASE}/admin/entities/${entity}`);
   await shot(page, 'admin-entity.png');
   await page.close();
-  return { link, password, retrieved, roomURL };
+  return { link, password, retrieved, roomURL, blurError };
 }
 
 // participant joins by the link and waits for the assistant's answer.

@@ -13,6 +13,8 @@
 //   keeps the token and joins again with it.
 //
 // State contract, for people and for headless tests:
+//   <body data-ready="true"> once this script has wired the page (the markup
+//   already says data-state="idle" before it runs);
 //   <body data-state="idle|joining|joined|error">, mirrored in document.title
 //   as "Attendant: STATE"; <body data-error="..."> holds the last error
 //   message while the state is "error"; <body data-mic="on|off"> tells whether
@@ -720,6 +722,7 @@
 
   localTimes();
   setState('idle');
+  document.body.dataset.ready = 'true';
   if (source === 'grant' && grant) {
     join();
   } else if (source === 'name') {
