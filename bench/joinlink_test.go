@@ -3,8 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,23 +53,7 @@ func TestJoinLinkScenario(t *testing.T) {
 		t.Errorf("%d rows left after the scenario (%v); want none", left, err)
 	}
 
-	path := filepath.Join(t.TempDir(), "join.json")
-	if err := rep.WriteJSON(path); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"p50_ms", "p99_ms", "per_s", "invites", "bcrypt_cost", "calibration_us_per_request"} {
-		if _, ok := raw[k]; !ok {
-			t.Errorf("report JSON lacks %q: %s", k, data)
-		}
-	}
+	requireReportKeys(t, rep.WriteJSON, "p50_ms", "p99_ms", "per_s", "invites", "bcrypt_cost", "calibration_us_per_request")
 	var text bytes.Buffer
 	rep.WriteText(&text)
 	if !strings.Contains(text.String(), "6 invitations") || !strings.Contains(text.String(), "joins/s") {

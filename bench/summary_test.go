@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -54,4 +57,28 @@ func TestSummarizeDoesNotMutateInput(t *testing.T) {
 	if !slices.Equal(s.Samples, orig) {
 		t.Errorf("Summarize(%v).Samples = %v; want the samples in their original order", orig, s.Samples)
 	}
+}
+
+// requireReportKeys writes a report through write and checks that its JSON has
+// every key named, returning the JSON.
+func requireReportKeys(t *testing.T, write func(path string) error, keys ...string) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "report.json")
+	if err := write(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("report JSON lacks %q: %s", k, data)
+		}
+	}
+	return data
 }

@@ -95,19 +95,7 @@ func Shared(t testing.TB) *devstack.Stack {
 // LiveKit starts a private LiveKit server for t, stopped when t ends.
 func LiveKit(t testing.TB) *devstack.LiveKit {
 	t.Helper()
-	Integration(t)
-	dir, err := tempDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := devstack.Start(ctx, devstack.Options{Dir: dir, LiveKitBinary: LiveKitBinary(), LiveKit: true, Logger: logger()})
-	if err != nil {
-		t.Fatalf("start livekit: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	return s.LiveKit
+	return LiveKitWithWebhooks(t)
 }
 
 // LiveKitBinary finds livekit-server: $LIVEKIT_SERVER, or bin/livekit-server at the
