@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/attendant/attendant/internal/config"
 )
@@ -313,14 +314,27 @@ func (n *Notifier) sendOne(c *smtp.Client, to *mail.Address, m message) error {
 // emailBody writes m as a plain-text email (RFC 5322) with a quoted-printable
 // UTF-8 body. Every header value is one line: names and titles pass through
 // oneLine, and non-ASCII ones are encoded (RFC 2047).
+// addressHeader writes a for a From or To header. net/mail quotes an ASCII name,
+// but writes a name with other characters as a Q-encoded word that leaves
+// characters such as a backslash bare, which readers (net/mail among them) refuse
+// in a phrase; such a name is B-encoded instead, which is safe there.
+func addressHeader(a *mail.Address) string {
+	for _, r := range a.Name {
+		if r >= utf8.RuneSelf {
+			return mime.BEncoding.Encode("utf-8", a.Name) + " <" + a.Address + ">"
+		}
+	}
+	return a.String()
+}
+
 func (n *Notifier) emailBody(to *mail.Address, m message, now time.Time) ([]byte, error) {
 	var id [12]byte
 	_, _ = rand.Read(id[:])
 	domain := n.from.Address[strings.LastIndexByte(n.from.Address, '@')+1:]
 	var b bytes.Buffer
 	for _, h := range [][2]string{
-		{"From", n.from.String()},
-		{"To", to.String()},
+		{"From", addressHeader(n.from)},
+		{"To", addressHeader(to)},
 		{"Subject", mime.QEncoding.Encode("utf-8", oneLine(m.subject, 250))},
 		{"Date", now.Format(time.RFC1123Z)},
 		{"Message-ID", "<" + hex.EncodeToString(id[:]) + "@" + domain + ">"},
