@@ -646,3 +646,60 @@ func TestScheduleRoomLiveKitDown(t *testing.T) {
 		t.Errorf("audit log of the refused room: %v", actions)
 	}
 }
+
+// Admins of an entity are added (password shown once) and removed by the admins
+// who reach it, never across entities; the entity's audit log shows what was done.
+func TestEntityAdminsAndAudit(t *testing.T) {
+	env := newPagesEnv(t)
+	ctx := context.Background()
+	ada := env.browser(t)
+	ada.signIn(env.acmeOnly, adminPassword)
+	code, page := ada.get("/admin/entities/acme/people")
+	if code != http.StatusOK || !strings.Contains(page, env.acmeOnly) || !strings.Contains(page, "admin.sign_in") {
+		t.Fatalf("people page %d:\n%s", code, page)
+	}
+	if code, _ := ada.get("/admin/entities/globex/people"); code != http.StatusNotFound {
+		t.Errorf("an Acme admin opened Globex's people page: %d", code)
+	}
+	code, _, body := ada.post("/admin/entities/acme/people", url.Values{"email": {"bob@acme.example"}, "name": {"<b>Bob</b>"}}, true, true)
+	m := regexp.MustCompile(`<code class="password">([^<]+)</code>`).FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil || strings.Contains(body, "<b>Bob</b>") {
+		t.Fatalf("adding an admin answered %d:\n%s", code, body)
+	}
+	bob := env.browser(t)
+	if code := bob.signIn("bob@acme.example", m[1]); code != http.StatusSeeOther {
+		t.Fatalf("the new admin cannot sign in with the password shown: %d", code)
+	}
+	if code, _, body := ada.post("/admin/entities/acme/people", url.Values{"email": {"BOB@acme.example"}}, true, true); code != http.StatusUnprocessableEntity || !strings.Contains(body, "exists") {
+		t.Errorf("a second admin with the same email answered %d:\n%s", code, body)
+	}
+	if code, _, _ := ada.post("/admin/entities/globex/people", url.Values{"email": {"eve@globex.example"}}, true, false); code != http.StatusNotFound {
+		t.Errorf("an Acme admin added a Globex admin: %d", code)
+	}
+	var bobID, adaID, rootID int64
+	env.db.QueryRow(ctx, `SELECT id FROM admins WHERE email = 'bob@acme.example'`).Scan(&bobID)
+	env.db.QueryRow(ctx, `SELECT id FROM admins WHERE email = $1`, env.acmeOnly).Scan(&adaID)
+	env.db.QueryRow(ctx, `SELECT id FROM admins WHERE email = $1`, env.platform).Scan(&rootID)
+	for _, id := range []int64{adaID, rootID} {
+		if code, _, _ := ada.post(fmt.Sprintf("/admin/admins/%d/delete", id), url.Values{}, true, false); code != http.StatusNotFound {
+			t.Errorf("deleting admin %d (herself or a platform admin) answered %d", id, code)
+		}
+	}
+	if code, _, _ := ada.post(fmt.Sprintf("/admin/admins/%d/delete", bobID), url.Values{}, true, false); code != http.StatusSeeOther {
+		t.Errorf("removing Bob answered %d", code)
+	}
+	if code, _ := bob.get("/admin/"); code != http.StatusSeeOther {
+		t.Errorf("a removed admin's session still works: %d", code)
+	}
+	_, page = ada.get("/admin/entities/acme/people")
+	for _, want := range []string{"admin.create", "admin.delete", "bob@acme.example"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the audit log lacks %q", want)
+		}
+	}
+	var n int
+	env.db.QueryRow(ctx, `SELECT count(*) FROM admins`).Scan(&n)
+	if n != 2 {
+		t.Errorf("%d admins at the end; want 2", n)
+	}
+}

@@ -174,6 +174,9 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /admin/entities/{entity}/documents/jobs/{job}", s.admin(s.jobStatus))
 	mux.HandleFunc("POST /admin/entities/{entity}/documents/{doc}/delete", s.admin(s.deleteDocument))
 	mux.HandleFunc("GET /admin/entities/{entity}/search", s.admin(s.searchDocuments))
+	mux.HandleFunc("GET /admin/entities/{entity}/people", s.admin(s.peoplePage))
+	mux.HandleFunc("POST /admin/entities/{entity}/people", s.admin(s.createEntityAdmin))
+	mux.HandleFunc("POST /admin/admins/{id}/delete", s.admin(s.deleteEntityAdmin))
 	s.mux = mux
 }
 
