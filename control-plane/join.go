@@ -56,8 +56,12 @@ type JoinConfig struct {
 	Contact string
 	// AssetsDir holds livekit-client's browser bundle (web.DefaultAssetsDir).
 	AssetsDir string
-	// TokenTTL is how long tokens are valid; zero means DefaultJoinTokenTTL.
+	// TokenTTL is how long tokens are valid, and how long the browser let in may
+	// come back to its used link; zero means DefaultJoinTokenTTL.
 	TokenTTL time.Duration
+	// SecureCookies marks the come-back cookie Secure (the pages are served over
+	// https behind a proxy).
+	SecureCookies bool
 	// ClientIP names the client of a request in the audit log; nil takes the
 	// request's remote address.
 	ClientIP func(*http.Request) string
@@ -137,7 +141,8 @@ func NewJoining(c config.Config, db *pgxpool.Pool, rdb *redis.Client, rooms Part
 	}
 	join, err := NewJoinHandler(JoinConfig{Invitations: inv, LiveKit: rooms, LiveKitURL: browserURL,
 		APIKey: c.LiveKit.APIKey, APISecret: c.LiveKit.APISecret, AssistantIdentity: c.Worker.Identity,
-		Contact: c.ControlPlane.Contact, AssetsDir: c.Dev.WebAssets, Registerer: reg, Logger: log})
+		Contact: c.ControlPlane.Contact, AssetsDir: c.Dev.WebAssets, Registerer: reg, Logger: log,
+		SecureCookies: strings.HasPrefix(c.ControlPlane.PublicURL, "https://")})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -230,6 +235,9 @@ func (h *JoinHandler) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, err := h.inv.links.peek(ctx, id)
+	if errors.Is(err, ErrLinkUsed) && h.rejoin(ctx, w, r, r.PathValue("token"), id) {
+		return
+	}
 	if err != nil {
 		h.logProblem(ctx, l, err)
 		h.respond(w, r, l, joinRoom{}, problem(err))
@@ -264,6 +272,7 @@ func (h *JoinHandler) join(w http.ResponseWriter, r *http.Request) {
 	l, jr, a, grant := h.admit(w, r)
 	h.seconds.WithLabelValues(a.code).Observe(time.Since(start).Seconds())
 	if grant != nil {
+		h.setRejoin(w, r, r.PathValue("token"), l.Invitation)
 		h.grant(w, r, jr, *grant)
 		return
 	}
