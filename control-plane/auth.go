@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -47,11 +46,9 @@ type NewAdmin struct {
 // check validates n, returning FieldErrors.
 func (n *NewAdmin) check() error {
 	errs := FieldErrors{}
-	addr, err := mail.ParseAddress(strings.TrimSpace(n.Email))
-	if err != nil || addr.Name != "" || len(addr.Address) > 254 {
-		errs["email"] = "is not an email address"
-	} else {
-		n.Email = addr.Address
+	n.Email = strings.TrimSpace(n.Email)
+	if problem := emailProblem(n.Email); problem != "" {
+		errs["email"] = problem
 	}
 	n.Name = errs.text("name", n.Name, 0, 100, false)
 	switch {
@@ -190,6 +187,16 @@ type Session struct {
 	Admin Admin
 	// CSRF is the token every state-changing request of the session must carry.
 	CSRF string
+}
+
+// NewPassword makes a random password for an admin (20 characters of base64url),
+// shown once to whoever creates the admin.
+func NewPassword() (string, error) {
+	b := make([]byte, 15)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func randomToken() (string, error) {

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -34,10 +32,6 @@ var _ InvitationService = (*Invitations)(nil)
 // maxInviteeName is the longest invitee's name, in characters.
 const maxInviteeName = 100
 
-// invitePhoneRE is an E.164 number once spaces, dots, dashes and brackets are
-// gone: a + and 7 to 15 digits, the first not 0 (as the form's own check).
-var invitePhoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // checkInvitation trims and validates f, normalising its email address and phone
 // number, and returns the problems as FieldErrors (room, name, email, phone).
 func checkInvitation(f InvitationForm) (InvitationForm, error) {
@@ -52,14 +46,15 @@ func checkInvitation(f InvitationForm) (InvitationForm, error) {
 	}
 	f.Email = strings.TrimSpace(f.Email)
 	if f.Email != "" {
-		addr, err := mail.ParseAddress(f.Email)
-		if err != nil || addr.Name != "" || len(addr.Address) > 254 || addr.Address != f.Email {
-			errs["email"] = "is not an email address such as ada@example.org"
+		if problem := emailProblem(f.Email); problem != "" {
+			errs["email"] = problem
 		}
 	}
-	f.Phone = strings.NewReplacer(" ", "", ".", "", "-", "", "(", "", ")", "").Replace(strings.TrimSpace(f.Phone))
-	if f.Phone != "" && !invitePhoneRE.MatchString(f.Phone) {
-		errs["phone"] = "write it as + and 7 to 15 digits, such as +4915112345678"
+	f.Phone = normalPhone(f.Phone)
+	if f.Phone != "" {
+		if problem := phoneProblem(f.Phone); problem != "" {
+			errs["phone"] = problem
+		}
 	}
 	if f.Email == "" && f.Phone == "" {
 		errs["email"] = "give an email address, a phone number or both"

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -462,11 +461,7 @@ func (h *JoinHandler) clientIP(r *http.Request) string {
 	if h.cfg.ClientIP != nil {
 		return h.cfg.ClientIP(r)
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return clientIP(r)
 }
 
 // joinError is the JSON body of a refused POST /join/{token}.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/mail"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -460,19 +458,30 @@ type roomPage struct {
 	Sent         string
 }
 
-func (s *Server) loadRoomPage(ctx context.Context, sess Session, id string) (roomPage, error) {
+// roomParts are what a room's page shows besides the room: each part costs a
+// query (the participants a call to LiveKit), so a fragment reads only its own.
+type roomParts struct{ events, invitations, participants bool }
+
+var wholeRoom = roomParts{events: true, invitations: true, participants: true}
+
+// loadRoomPage reads a room the admin reaches, and the parts asked for.
+func (s *Server) loadRoomPage(ctx context.Context, sess Session, id string, parts roomParts) (roomPage, error) {
 	room, err := s.store.Room(ctx, sess.Admin, id)
 	if err != nil {
 		return roomPage{}, err
 	}
 	p := roomPage{base: base{Session: &sess}, Room: room}
-	if p.Events, err = s.store.RoomEvents(ctx, sess.Admin, id); err != nil {
-		return p, err
+	if parts.events {
+		if p.Events, err = s.store.RoomEvents(ctx, sess.Admin, id); err != nil {
+			return p, err
+		}
 	}
-	if p.Invitations, err = s.cfg.Invitations.List(ctx, sess.Admin, id); err != nil {
-		return p, err
+	if parts.invitations {
+		if p.Invitations, err = s.cfg.Invitations.List(ctx, sess.Admin, id); err != nil {
+			return p, err
+		}
 	}
-	if room.Status != "ended" {
+	if parts.participants && room.Status != "ended" {
 		res, err := s.cfg.Rooms.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: id})
 		if err != nil {
 			p.LiveError = "LiveKit did not answer; the participants are unknown."
@@ -487,12 +496,22 @@ func (s *Server) loadRoomPage(ctx context.Context, sess Session, id string) (roo
 }
 
 func (s *Server) roomPage(w http.ResponseWriter, r *http.Request, sess Session) {
-	p, err := s.loadRoomPage(r.Context(), sess, r.PathValue("room"))
+	p, err := s.loadRoomPage(r.Context(), sess, r.PathValue("room"), wholeRoom)
 	if err != nil {
 		s.fail(w, r, &sess, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "room", "", p)
+}
+
+// roomLive is the room page's "in the room now" part, which the page polls.
+func (s *Server) roomLive(w http.ResponseWriter, r *http.Request, sess Session) {
+	p, err := s.loadRoomPage(r.Context(), sess, r.PathValue("room"), roomParts{participants: true})
+	if err != nil {
+		s.fail(w, r, &sess, err)
+		return
+	}
+	s.renderBlock(w, http.StatusOK, "room", "live", p)
 }
 
 func (s *Server) startRoom(w http.ResponseWriter, r *http.Request, sess Session) {
@@ -520,7 +539,7 @@ func (s *Server) roomAction(w http.ResponseWriter, r *http.Request, sess Session
 
 func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, sess Session) {
 	ctx := r.Context()
-	p, err := s.loadRoomPage(ctx, sess, r.PathValue("room"))
+	p, err := s.loadRoomPage(ctx, sess, r.PathValue("room"), roomParts{})
 	if err != nil {
 		s.fail(w, r, &sess, err)
 		return
@@ -531,6 +550,10 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, sess S
 	var fe FieldErrors
 	switch {
 	case errors.As(err, &fe):
+		if p.Invitations, err = s.cfg.Invitations.List(ctx, sess.Admin, p.Room.ID); err != nil {
+			s.fail(w, r, &sess, err)
+			return
+		}
 		p.InviteErrors = fe
 		s.render(w, r, http.StatusUnprocessableEntity, "room", "invitations", p)
 		return
@@ -588,7 +611,7 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, sess S
 		redirect(w, r, "/admin/rooms/"+inv.Room)
 		return
 	}
-	p, err := s.loadRoomPage(r.Context(), sess, inv.Room)
+	p, err := s.loadRoomPage(r.Context(), sess, inv.Room, roomParts{invitations: true})
 	if err != nil {
 		s.fail(w, r, &sess, err)
 		return
@@ -597,8 +620,6 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, sess S
 }
 
 // ---- field checks (on blur) ----
-
-var phoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // checkField answers the error text of one field's value ("" when it is fine),
 // for the check made when the field loses focus. The server checks the whole
@@ -609,12 +630,12 @@ func (s *Server) checkField(w http.ResponseWriter, r *http.Request, _ Session) {
 	var msg string
 	switch field {
 	case "email":
-		if a, err := mail.ParseAddress(v); v != "" && (err != nil || a.Name != "") {
-			msg = "is not an email address"
+		if v != "" {
+			msg = emailProblem(v)
 		}
 	case "phone":
-		if v != "" && !phoneRE.MatchString(strings.NewReplacer(" ", "", "-", "").Replace(v)) {
-			msg = "write it as + and 7 to 15 digits, such as +4915112345678"
+		if v = normalPhone(v); v != "" {
+			msg = phoneProblem(v)
 		}
 	case "id":
 		if !idRE.MatchString(v) {

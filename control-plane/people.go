@@ -119,12 +119,11 @@ func (s *Server) createEntityAdmin(w http.ResponseWriter, r *http.Request, sess 
 		s.fail(w, r, &sess, err)
 		return
 	}
-	password, err := randomToken()
+	password, err := NewPassword()
 	if err != nil {
 		s.fail(w, r, &sess, err)
 		return
 	}
-	password = password[:20]
 	p.New = NewAdmin{Email: r.PostFormValue("email"), Name: r.PostFormValue("name"), Password: password,
 		Role: RoleEntity, Entity: p.Entity.ID}
 	created, err := CreateAdmin(ctx, s.cfg.DB, p.New, s.auth.cfg.BcryptCost, sess.Admin)

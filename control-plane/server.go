@@ -162,7 +162,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /admin/entities/{entity}/departments/{dept}", s.admin(s.updateDepartment))
 	mux.HandleFunc("POST /admin/entities/{entity}/rooms", s.admin(s.scheduleRoom))
 	mux.HandleFunc("GET /admin/rooms/{room}", s.admin(s.roomPage))
-	mux.HandleFunc("GET /admin/rooms/{room}/live", s.admin(s.roomPage))
+	mux.HandleFunc("GET /admin/rooms/{room}/live", s.admin(s.roomLive))
 	mux.HandleFunc("POST /admin/rooms/{room}/start", s.admin(s.startRoom))
 	mux.HandleFunc("POST /admin/rooms/{room}/end", s.admin(s.endRoom))
 	mux.HandleFunc("POST /admin/rooms/{room}/invitations", s.admin(s.createInvitation))
@@ -252,14 +252,18 @@ type errorPage struct {
 // render executes page (the whole page, or block when the request is htmx's and a
 // block is named) with data.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, block string, data any) {
+	if block == "" || r.Header.Get("HX-Request") != "true" {
+		block = "layout"
+	}
+	s.renderBlock(w, status, page, block, data)
+}
+
+// renderBlock executes one named template of page (its "layout" for the whole page).
+func (s *Server) renderBlock(w http.ResponseWriter, status int, page, name string, data any) {
 	t, ok := s.pages[page]
 	if !ok {
 		http.Error(w, "no page "+page, http.StatusInternalServerError)
 		return
-	}
-	name := "layout"
-	if block != "" && r.Header.Get("HX-Request") == "true" {
-		name = block
 	}
 	// Rendered whole before anything is sent, so that a template's failure is a
 	// clean 500 rather than half a page.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
@@ -71,6 +72,33 @@ func (e FieldErrors) id(field, value string) string {
 		e[field] = "use 1 to 64 letters, digits or _ . : -"
 	}
 	return v
+}
+
+// emailProblem says what is wrong with v as an email address field: a bare
+// address (no display name) of at most 254 bytes; "" when nothing is.
+func emailProblem(v string) string {
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Name != "" || len(a.Address) > 254 || a.Address != v {
+		return "is not an email address"
+	}
+	return ""
+}
+
+// phoneRE is an E.164 number once spaces, dots, dashes and brackets are gone: a +
+// and 7 to 15 digits, the first not 0.
+var phoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// normalPhone is a phone number without its spaces, dots, dashes and brackets.
+func normalPhone(v string) string {
+	return strings.NewReplacer(" ", "", ".", "", "-", "", "(", "", ")", "").Replace(strings.TrimSpace(v))
+}
+
+// phoneProblem says what is wrong with v (normalised) as a phone number.
+func phoneProblem(v string) string {
+	if !phoneRE.MatchString(v) {
+		return "write it as + and 7 to 15 digits, such as +4915112345678"
+	}
+	return ""
 }
 
 // number checks an integer field within [min, max].

@@ -3,8 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -188,7 +186,7 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("reading the password: %w", err)
 		}
 		password = strings.TrimRight(line, "\r\n")
-	} else if password, err = newPassword(); err != nil {
+	} else if password, err = controlplane.NewPassword(); err != nil {
 		return err
 	}
 	a, err := controlplane.CreateAdmin(ctx, db, controlplane.NewAdmin{Email: *email, Name: *name, Password: password,
@@ -203,15 +201,6 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// newPassword makes a random password for an admin.
-func newPassword() (string, error) {
-	b := make([]byte, 15)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // firstAdmin creates a platform admin when there is none, and returns its email and
 // password to print (empty when admins exist).
 func firstAdmin(ctx context.Context, db *pgxpool.Pool, cost int) (email, password string, err error) {
@@ -219,7 +208,7 @@ func firstAdmin(ctx context.Context, db *pgxpool.Pool, cost int) (email, passwor
 	if err != nil || n > 0 {
 		return "", "", err
 	}
-	if password, err = newPassword(); err != nil {
+	if password, err = controlplane.NewPassword(); err != nil {
 		return "", "", err
 	}
 	a, err := controlplane.CreateAdmin(ctx, db, controlplane.NewAdmin{Email: "admin@localhost", Name: "Admin", Password: password,
