@@ -202,7 +202,7 @@ func problem(err error) answer {
 			message: "It may have expired, or part of it may be missing: open the whole link from your invitation. If it still does not work, ask for a new invitation."}
 	case errors.Is(err, ErrLinkUsed):
 		return answer{status: http.StatusForbidden, code: "used", heading: "This link has already been used",
-			message: "An invitation link works once. If you left the meeting or were disconnected, ask for a new invitation."}
+			message: "An invitation link works once: the browser that used it can come back for a few hours, but anywhere else, ask for a new invitation."}
 	case errors.Is(err, ErrLinkLocked):
 		return answer{status: http.StatusTooManyRequests, code: "locked", heading: "This link is locked",
 			message: "The password was entered wrongly three times, so the link no longer works. Ask for a new invitation."}
